@@ -1,0 +1,136 @@
+"""Token windows and batched forward passes that collect residual-stream activations.
+
+Each document is tokenised, truncated to `MAX_DOCUMENT_TOKENS` (the authors
+truncated Pile documents to 1,024 tokens) and cut into windows of
+`context_tokens - 1` tokens, each preceded by the BOS token. The BOS position
+and padding are never stored: their activations are outliers that describe
+no text.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from harness.corpora import Corpus, CorpusError
+from harness.models import BlockOutputRecorder, LoadedModel
+
+logger = logging.getLogger(__name__)
+
+MAX_DOCUMENT_TOKENS = 1024
+MIN_WINDOW_TOKENS = 16
+FORWARD_BATCH_SIZE = 8
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+@dataclass(frozen=True)
+class TokenWindows:
+    """Windows of token ids, BOS first, right-padded to a common length.
+
+    Attributes
+    ----------
+    token_ids : torch.Tensor
+        (n_windows, context_tokens) int64; padding positions hold the BOS id.
+    lengths : torch.Tensor
+        Valid positions of each window, BOS included.
+    genres : tuple[str, ...]
+        Genre of the document each window came from.
+    """
+
+    token_ids: torch.Tensor
+    lengths: torch.Tensor
+    genres: tuple[str, ...]
+
+    @property
+    def n_text_tokens(self) -> int:
+        """Tokens that yield an activation (every valid position but the BOS)."""
+        return int((self.lengths - 1).sum())
+
+
+def make_token_windows(corpus: Corpus, tokenizer, bos_token_id: int, context_tokens: int, max_text_tokens: int) -> TokenWindows:
+    """Cut corpus documents, in corpus order, into BOS-led windows until `max_text_tokens` is reached.
+
+    Raises
+    ------
+    CorpusError
+        If the corpus is empty or yields no window of at least
+        `MIN_WINDOW_TOKENS` tokens.
+    """
+    if len(corpus) == 0:
+        raise CorpusError(f"corpus {corpus.name!r} is empty; choose a corpus with documents")
+
+    piece_length = context_tokens - 1
+    windows: list[list[int]] = []
+    genres: list[str] = []
+    collected = 0
+
+    for document in corpus.documents:
+        token_ids = tokenizer(document.text, add_special_tokens=False)["input_ids"][:MAX_DOCUMENT_TOKENS]
+        for start in range(0, len(token_ids), piece_length):
+            piece = token_ids[start : start + piece_length]
+            if len(piece) < MIN_WINDOW_TOKENS:
+                continue
+            piece = piece[: max_text_tokens - collected]
+            windows.append([bos_token_id, *piece])
+            genres.append(document.genre)
+            collected += len(piece)
+            if collected >= max_text_tokens:
+                break
+        if collected >= max_text_tokens:
+            break
+
+    if not windows:
+        raise CorpusError(f"corpus {corpus.name!r} yields no window of at least {MIN_WINDOW_TOKENS} tokens; add longer documents")
+    if collected < max_text_tokens:
+        logger.warning("corpus %s holds only %d of the %d tokens the budget asks for", corpus.name, collected, max_text_tokens)
+
+    token_ids = torch.full((len(windows), context_tokens), bos_token_id, dtype=torch.long)
+    lengths = torch.tensor([len(window) for window in windows], dtype=torch.long)
+    for row, window in enumerate(windows):
+        token_ids[row, : len(window)] = torch.tensor(window)
+
+    return TokenWindows(token_ids=token_ids, lengths=lengths, genres=tuple(genres))
+
+
+@torch.inference_mode()
+def collect_block_outputs(loaded: LoadedModel, windows: TokenWindows, layers: tuple[int, ...], description: str = "forward passes") -> dict[int, np.ndarray]:
+    """Run the model over the windows and return each layer's activations at text positions.
+
+    Returns
+    -------
+    dict[int, numpy.ndarray]
+        Per layer, (n_text_tokens, d_model) activations in window order. They
+        are float16 to halve memory and disk, unless a value would overflow
+        float16, in which case that layer is kept in float32.
+    """
+    n_tokens = windows.n_text_tokens
+    d_model = loaded.model.config.hidden_size
+    store = {layer: np.empty((n_tokens, d_model), dtype=np.float32) for layer in layers}
+    position_index = torch.arange(windows.token_ids.shape[1])
+    filled = 0
+
+    with BlockOutputRecorder(loaded.model, layers) as recorder, tqdm(total=n_tokens, desc=description, unit="tok") as progress:
+        for start in range(0, len(windows.lengths), FORWARD_BATCH_SIZE):
+            token_ids = windows.token_ids[start : start + FORWARD_BATCH_SIZE]
+            lengths = windows.lengths[start : start + FORWARD_BATCH_SIZE]
+            attention_mask = (position_index[None, :] < lengths[:, None]).long()
+
+            loaded.model(input_ids=token_ids.to(loaded.device), attention_mask=attention_mask.to(loaded.device), use_cache=False)
+
+            text_positions = attention_mask.bool()
+            text_positions[:, 0] = False
+            batch_tokens = int(text_positions.sum())
+            for layer in layers:
+                hidden = recorder.outputs[layer].float().cpu()
+                store[layer][filled : filled + batch_tokens] = hidden[text_positions].numpy()
+            filled += batch_tokens
+            progress.update(batch_tokens)
+
+    for layer in layers:
+        if np.abs(store[layer]).max() < _FLOAT16_MAX:
+            store[layer] = store[layer].astype(np.float16)
+    return store

@@ -1,0 +1,13 @@
+"""Errors the harness raises for bad input, each with a one-line message."""
+
+
+class HarnessError(Exception):
+    """Bad input or a missing resource; the message names the input and the fix."""
+
+
+class SubjectError(HarnessError):
+    """An unknown subject, a malformed subject file or a layer out of range."""
+
+
+class SAEFileError(HarnessError):
+    """An SAE file that is corrupt, mismatched with its model, or holds NaN weights."""

@@ -1,0 +1,1 @@
+"""The statistics of each scale; `galaxy` turns them into claim measurements."""
