@@ -12,18 +12,18 @@ from harness.saes import SAETrainingConfig, load_sae, save_sae, score_sae, train
 
 @pytest.fixture(scope="module")
 def sparse_activations():
-    """Activations built from 64 sparse directions in 32 dimensions, 4 active per sample."""
+    """Activations built from 48 sparse directions in 64 dimensions, 3 active per sample, plus an offset."""
     rng = np.random.default_rng(0)
-    dictionary = rng.standard_normal((64, 32))
-    codes = np.zeros((6_000, 64))
+    dictionary = rng.standard_normal((48, 64))
+    codes = np.zeros((6_000, 48))
     for row in codes:
-        row[rng.choice(64, 4, replace=False)] = rng.uniform(1, 3, 4)
+        row[rng.choice(48, 3, replace=False)] = rng.uniform(1, 3, 3)
     return (codes @ dictionary + 5.0).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
 def trained_folder(sparse_activations, tmp_path_factory):
-    config = SAETrainingConfig(d_model=32, d_sae=128, k=8, training_samples=40_000, seed=0, batch_size=256)
+    config = SAETrainingConfig(d_model=64, d_sae=128, k=8, training_samples=40_000, seed=0, batch_size=256)
     sae = train_topk_sae(sparse_activations[:5_000], config, "cpu")
     folder = tmp_path_factory.mktemp("sae")
     save_sae(sae, folder)
@@ -31,7 +31,7 @@ def trained_folder(sparse_activations, tmp_path_factory):
 
 
 def test_trained_sae_reconstructs_held_out(trained_folder, sparse_activations):
-    sae = load_sae(trained_folder, d_model=32)
+    sae = load_sae(trained_folder, d_model=64)
     quality, alive = score_sae(sae, sparse_activations[5_000:], firing_threshold=0.0)
 
     assert quality["fraction_variance_explained"] > 0.8
@@ -49,7 +49,7 @@ def test_saved_in_sae_lens_layout(trained_folder):
 
 
 def test_mismatched_width_rejected(trained_folder):
-    with pytest.raises(SAEFileError, match="decoder width 32"):
+    with pytest.raises(SAEFileError, match="decoder width 64"):
         load_sae(trained_folder, d_model=576)
 
 
@@ -61,7 +61,7 @@ def test_nan_weights_rejected(trained_folder, tmp_path):
     save_file(weights, tmp_path / "sae_weights.safetensors")
 
     with pytest.raises(SAEFileError, match="NaN"):
-        load_sae(tmp_path, d_model=32)
+        load_sae(tmp_path, d_model=64)
 
 
 def test_corrupt_file_rejected(trained_folder, tmp_path):
@@ -69,4 +69,4 @@ def test_corrupt_file_rejected(trained_folder, tmp_path):
         (tmp_path / path.name).write_bytes(path.read_bytes()[:50])
 
     with pytest.raises(SAEFileError, match="cannot load"):
-        load_sae(tmp_path, d_model=32)
+        load_sae(tmp_path, d_model=64)
