@@ -134,3 +134,102 @@ def collect_block_outputs(loaded: LoadedModel, windows: TokenWindows, layers: tu
         if np.abs(store[layer]).max() < _FLOAT16_MAX:
             store[layer] = store[layer].astype(np.float16)
     return store
+
+
+CHUNK_TOKENS = 256
+CHUNK_BATCH_SIZE = 4
+
+
+@dataclass(frozen=True)
+class ChunkFiring:
+    """Which SAE features fire in each 256-token chunk of text.
+
+    Attributes
+    ----------
+    firing : numpy.ndarray
+        (n_chunks, n_features) bool; True where the feature's activation is
+        above the firing threshold on at least one token of the chunk.
+    genres : tuple[str, ...]
+        Genre of the document each chunk came from.
+    documents : numpy.ndarray
+        Index (in corpus order) of the document each chunk came from.
+    """
+
+    firing: np.ndarray
+    genres: tuple[str, ...]
+    documents: np.ndarray
+
+
+def document_chunks_tokens(corpus: Corpus, tokenizer, max_document_tokens: int, max_text_tokens: int) -> list[tuple[int, list[int]]]:
+    """Tokenise documents as the authors chunked The Pile: truncate, keep whole 256-token chunks only.
+
+    Returns (document index, text token ids) pairs, each holding a multiple
+    of `CHUNK_TOKENS` tokens, until `max_text_tokens` tokens are collected.
+    Documents shorter than one chunk contribute nothing.
+    """
+    if len(corpus) == 0:
+        raise CorpusError(f"corpus {corpus.name!r} is empty; choose a corpus with documents")
+
+    selected = []
+    collected = 0
+    for index, document in enumerate(corpus.documents):
+        token_ids = tokenizer(document.text, add_special_tokens=False)["input_ids"][:max_document_tokens]
+        whole_chunks = min(len(token_ids), max_text_tokens - collected) // CHUNK_TOKENS
+        if whole_chunks == 0:
+            continue
+        selected.append((index, token_ids[: whole_chunks * CHUNK_TOKENS]))
+        collected += whole_chunks * CHUNK_TOKENS
+        if max_text_tokens - collected < CHUNK_TOKENS:
+            break
+
+    if not selected:
+        raise CorpusError(f"corpus {corpus.name!r} has no document of at least {CHUNK_TOKENS} tokens, so it yields no chunk; use a corpus with longer documents")
+    return selected
+
+
+@torch.inference_mode()
+def collect_chunk_firing(
+    loaded: LoadedModel,
+    sae,
+    corpus: Corpus,
+    layer: int,
+    firing_threshold: float,
+    max_text_tokens: int,
+    max_document_tokens: int = MAX_DOCUMENT_TOKENS,
+) -> ChunkFiring:
+    """Run documents (each led by one BOS) through the model and record per-chunk SAE firing at one layer.
+
+    The BOS position is dropped before chunking, so a feature that fires only
+    on BOS is never counted; padding positions are dropped too.
+    """
+    # Documents of equal length share a batch, so that padding wastes no compute; chunks keep their document index.
+    documents = sorted(document_chunks_tokens(corpus, loaded.tokenizer, max_document_tokens, max_text_tokens), key=lambda item: len(item[1]))
+    total_tokens = sum(len(token_ids) for _, token_ids in documents)
+    firing_rows: list[np.ndarray] = []
+    genres: list[str] = []
+    chunk_documents: list[int] = []
+
+    with BlockOutputRecorder(loaded.model, (layer,)) as recorder, tqdm(total=total_tokens, desc=f"forward passes (chunks, layer {layer})", unit="tok") as progress:
+        for start in range(0, len(documents), CHUNK_BATCH_SIZE):
+            batch = documents[start : start + CHUNK_BATCH_SIZE]
+            longest = max(len(token_ids) for _, token_ids in batch) + 1
+            token_ids = torch.full((len(batch), longest), loaded.bos_token_id, dtype=torch.long)
+            attention_mask = torch.zeros((len(batch), longest), dtype=torch.long)
+            for row, (_, text_ids) in enumerate(batch):
+                token_ids[row, 1 : len(text_ids) + 1] = torch.tensor(text_ids)
+                attention_mask[row, : len(text_ids) + 1] = 1
+
+            loaded.model(input_ids=token_ids.to(loaded.device), attention_mask=attention_mask.to(loaded.device), use_cache=False)
+            hidden = recorder.outputs[layer]
+
+            for row, (document_index, text_ids) in enumerate(batch):
+                text_hidden = hidden[row, 1 : len(text_ids) + 1].float()
+                feature_acts = sae.encode(text_hidden.to(sae.W_dec.device))
+                n_chunks = len(text_ids) // CHUNK_TOKENS
+                fired = (feature_acts > firing_threshold).reshape(n_chunks, CHUNK_TOKENS, -1).any(dim=1)
+                firing_rows.append(fired.cpu().numpy())
+                genres.extend([corpus.documents[document_index].genre] * n_chunks)
+                chunk_documents.extend([document_index] * n_chunks)
+                progress.update(len(text_ids))
+
+    return ChunkFiring(firing=np.concatenate(firing_rows), genres=tuple(genres), documents=np.array(chunk_documents))

@@ -49,6 +49,16 @@ class Budget:
         that subsamples differ.
     entropy_dimensions : int
         Principal components kept before the nearest-neighbour entropy.
+    brain_text_tokens : int
+        Analysis-split tokens cut into 256-token chunks for co-occurrence.
+    cluster_counts : tuple[int, ...]
+        Numbers of clusters (lobes) k for spectral clustering.
+    permutation_draws : int
+        Label permutations behind each AMI null.
+    random_feature_draws : int
+        Random unit-vector feature sets behind each predictability null.
+    affinity_bootstrap_draws : int
+        Feature resamples behind the comparison of affinity measures.
     """
 
     name: str
@@ -64,6 +74,11 @@ class Budget:
     entropy_resamples: int
     entropy_max_points: int
     entropy_dimensions: int
+    brain_text_tokens: int
+    cluster_counts: tuple[int, ...]
+    permutation_draws: int
+    random_feature_draws: int
+    affinity_bootstrap_draws: int
 
     def as_dict(self) -> dict:
         """Return the fields as a plain dict, for cache keys and the report."""
@@ -85,6 +100,11 @@ BUDGETS: dict[str, Budget] = {
         entropy_resamples=10,
         entropy_max_points=5_000,
         entropy_dimensions=100,
+        brain_text_tokens=12_288,
+        cluster_counts=(2, 3, 4, 8),
+        permutation_draws=30,
+        random_feature_draws=20,
+        affinity_bootstrap_draws=50,
     ),
     "standard": Budget(
         name="standard",
@@ -100,6 +120,11 @@ BUDGETS: dict[str, Budget] = {
         entropy_resamples=30,
         entropy_max_points=5_000,
         entropy_dimensions=100,
+        brain_text_tokens=102_400,
+        cluster_counts=(2, 3, 4, 8, 16),
+        permutation_draws=100,
+        random_feature_draws=100,
+        affinity_bootstrap_draws=200,
     ),
     "paper": Budget(
         name="paper",
@@ -115,6 +140,11 @@ BUDGETS: dict[str, Budget] = {
         entropy_resamples=30,
         entropy_max_points=5_000,
         entropy_dimensions=100,
+        brain_text_tokens=51_200_000,
+        cluster_counts=(2, 3, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        permutation_draws=100,
+        random_feature_draws=100,
+        affinity_bootstrap_draws=200,
     ),
 }
 

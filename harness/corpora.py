@@ -7,12 +7,17 @@ takes each genre from something every installation has. Code comes from standard
 library sources and technical prose from pydoc help topics. Legal and descriptive prose
 come from the licence files and long descriptions of installed distributions. Math
 problems are generated with sympy in the style of the DeepMind Mathematics dataset.
+
+Other corpora carry any genre label. ``read_jsonl_corpus`` reads a local JSONL file,
+``stream_pile`` streams The Pile from the Hugging Face Hub with its subset names as
+genres, and ``open_corpus`` resolves the ``--corpus`` option to one of these.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import math
 import os
@@ -34,7 +39,14 @@ logger = logging.getLogger(__name__)
 
 GENRES: tuple[str, ...] = ("code", "math", "technical-prose", "legal", "descriptive-prose")
 
+# Genres expected to activate the paper's math/code lobe most: local-mix's "code" and
+# "math" and the matching Pile subsets.
+CODE_AND_MATH_GENRES = frozenset({"code", "math", "Github", "DM Mathematics"})
+
 LOCAL_MIX_NAME = "local-mix"
+PILE_NAME = "pile"
+PILE_DATASET = "monology/pile-uncopyrighted"
+DEFAULT_PILE_DOCUMENTS = 50_000
 DEFAULT_MATH_DOCUMENTS = 400
 MIN_CODE_CHARACTERS = 200
 MIN_DESCRIPTION_CHARACTERS = 500
@@ -58,8 +70,11 @@ class CorpusError(HarnessError, ValueError):
 class Document:
     """One text with its genre label and a string naming where it came from.
 
-    ``source`` looks like ``"stdlib:json/decoder.py"``, ``"generated:math#17"``,
-    ``"pydoc:topics/for"``, ``"licence:numpy/licenses/LICENSE.txt"`` or ``"metadata:numpy"``.
+    ``genre`` is one of ``GENRES`` in ``local-mix`` and any non-empty label elsewhere,
+    such as a Pile subset name like ``"Github"``. ``source`` looks like
+    ``"stdlib:json/decoder.py"``, ``"generated:math#17"``, ``"pydoc:topics/for"``,
+    ``"licence:numpy/licenses/LICENSE.txt"``, ``"metadata:numpy"``,
+    ``"jsonl:data.jsonl:3"`` or ``"pile#17"``.
     """
 
     text: str
@@ -67,10 +82,10 @@ class Document:
     source: str
 
     def __post_init__(self) -> None:
-        if self.genre not in GENRES:
+        if not isinstance(self.genre, str) or not self.genre.strip():
             raise CorpusError(
-                f"document {self.source!r} has unknown genre {self.genre!r}; "
-                f"use one of {', '.join(GENRES)}"
+                f"document {self.source!r} has genre {self.genre!r}; a genre must be a "
+                "non-empty string such as 'code' or 'Github'"
             )
 
 
@@ -104,8 +119,14 @@ class Corpus:
         return hasher.hexdigest()
 
     def genre_counts(self) -> dict[str, int]:
-        """Return the number of documents of every genre in ``GENRES`` order, zeros included."""
-        counts = dict.fromkeys(GENRES, 0)
+        """Return the number of documents of every genre.
+
+        When every genre is one of ``GENRES``, the keys are all of ``GENRES`` in that
+        order, zeros included. Otherwise they are the genres present, in order of first
+        appearance.
+        """
+        genres = _distinct_genres(self.documents)
+        counts = dict.fromkeys(GENRES if set(genres) <= set(GENRES) else genres, 0)
         for document in self.documents:
             counts[document.genre] += 1
         return counts
@@ -251,7 +272,7 @@ def split_corpus(corpus: Corpus, fractions: dict[str, float], seed: int = 0) -> 
 
     split_names = list(fractions)
     split_by_position: dict[int, str] = {}
-    for genre in GENRES:
+    for genre in _distinct_genres(corpus.documents):
         positions = [
             position
             for position, document in enumerate(corpus.documents)
@@ -278,6 +299,11 @@ def split_corpus(corpus: Corpus, fractions: dict[str, float], seed: int = 0) -> 
     }
 
 
+def _distinct_genres(documents: Iterable[Document]) -> list[str]:
+    """Return the genres of the documents in order of first appearance."""
+    return list(dict.fromkeys(document.genre for document in documents))
+
+
 def _allocate_counts(item_count: int, fractions: Sequence[float]) -> list[int]:
     """Divide ``item_count`` items by ``fractions`` (summing to 1) into integer counts."""
     exact = [item_count * fraction for fraction in fractions]
@@ -296,6 +322,293 @@ def _allocate_counts(item_count: int, fractions: Sequence[float]) -> list[int]:
                 counts[donor] -= 1
                 counts[index] += 1
     return counts
+
+
+def _check_max_documents(max_documents: int | None, allow_none: bool) -> None:
+    if max_documents is None and allow_none:
+        return
+    if (
+        isinstance(max_documents, bool)
+        or not isinstance(max_documents, int)
+        or max_documents < 1
+    ):
+        raise CorpusError(
+            f"max_documents={max_documents!r} must be a positive integer"
+            + (" or None for no cap" if allow_none else "")
+        )
+
+
+def read_jsonl_corpus(path: Path, max_documents: int | None = None) -> Corpus:
+    """Read a labelled corpus from a local JSONL file, so any genre-labelled text runs offline.
+
+    Each non-blank line is one JSON object with non-empty string fields ``"text"`` and
+    ``"genre"``. Other fields are ignored and blank lines are skipped. Documents keep the
+    file order, and each one's source is ``f"jsonl:{path.name}:{line_number}"``.
+
+    Parameters
+    ----------
+    path : Path
+        The JSONL file, encoded in UTF-8.
+    max_documents : int or None
+        Stop after this many documents. None reads the whole file.
+
+    Returns
+    -------
+    Corpus
+        The corpus named ``f"jsonl:{path.name}"``.
+
+    Raises
+    ------
+    CorpusError
+        If the file cannot be read, a line is not a JSON object with the two string
+        fields, or the file has no documents. The message names the file and the
+        1-based line number.
+    """
+    _check_max_documents(max_documents, allow_none=True)
+    path = Path(path)
+    fix = "every line needs non-empty string fields 'text' and 'genre'"
+
+    documents: list[Document] = []
+    try:
+        with path.open("rb") as file:
+            for line_number, raw_line in enumerate(file, start=1):
+                if max_documents is not None and len(documents) >= max_documents:
+                    break
+                where = f"corpus file {path}, line {line_number}"
+                try:
+                    line = raw_line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise CorpusError(
+                        f"{where}: invalid UTF-8 at byte {error.start + 1}; "
+                        "save the file as UTF-8"
+                    ) from error
+                if not line.strip():
+                    continue
+                documents.append(_parse_jsonl_line(line, where, fix, path.name, line_number))
+    except FileNotFoundError as error:
+        raise CorpusError(
+            f"corpus file {path} not found; pass the path of an existing JSONL file "
+            "or --corpus local-mix"
+        ) from error
+    except OSError as error:
+        raise CorpusError(
+            f"cannot read corpus file {path}: {error.strerror}; pass a readable JSONL file"
+        ) from error
+
+    if not documents:
+        raise CorpusError(
+            f"corpus file {path} has no documents; write one JSON object per line with "
+            "string fields 'text' and 'genre'"
+        )
+    corpus = Corpus(f"jsonl:{path.name}", tuple(documents))
+    logger.info("read %d documents from %s: %s", len(corpus), path, corpus.genre_counts())
+    return corpus
+
+
+def _parse_jsonl_line(
+    line: str, where: str, fix: str, file_name: str, line_number: int
+) -> Document:
+    """Turn one non-blank JSONL line into a Document, raising CorpusError at ``where``."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise CorpusError(
+            f"{where}: invalid JSON ({error.msg} at column {error.colno}); "
+            "write one JSON object per line"
+        ) from error
+    if not isinstance(record, dict):
+        raise CorpusError(
+            f"{where}: a JSON {_json_type_name(record)} is not an object; {fix}"
+        )
+
+    for field in ("text", "genre"):
+        if field not in record:
+            raise CorpusError(f"{where}: missing the field {field!r}; {fix}")
+        value = record[field]
+        if not isinstance(value, str):
+            raise CorpusError(
+                f"{where}: the field {field!r} is a JSON {_json_type_name(value)}, "
+                f"not a string; {fix}"
+            )
+        if not value.strip():
+            raise CorpusError(f"{where}: the field {field!r} is empty; {fix}")
+    return Document(record["text"], record["genre"], f"jsonl:{file_name}:{line_number}")
+
+
+def _json_type_name(value: object) -> str:
+    """Return the JSON name (object, array, number, ...) of a value that json.loads made."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string"}.get(type(value), type(value).__name__)
+
+
+def pile_documents(records: Iterable[dict], max_documents: int, source: str = "pile") -> Corpus:
+    """Turn records in The Pile's format into a corpus labelled by Pile subset.
+
+    A record looks like ``{"text": str, "meta": {"pile_set_name": str}}``, and the
+    subset name (``"Github"``, ``"ArXiv"``, ``"DM Mathematics"``, ...) becomes the
+    genre, as in the paper's brain-scale analysis. Records are read lazily, so a stream
+    is consumed only up to the last document kept. A record whose text is empty or only
+    whitespace is skipped, because it yields no tokens.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Pile records, e.g. from ``datasets.load_dataset(..., streaming=True)`` or
+        ``json.loads(line) for line in file``.
+    max_documents : int
+        Stop after this many documents.
+    source : str
+        Prefix of every document's source, which is ``f"{source}#{index}"`` with the
+        0-based index of the record.
+
+    Returns
+    -------
+    Corpus
+        The corpus named ``"pile"``.
+
+    Raises
+    ------
+    CorpusError
+        If ``max_documents`` is not a positive integer, or a record is not an object,
+        has no string ``text`` or no string ``meta.pile_set_name``. The message names
+        the record index.
+    """
+    _check_max_documents(max_documents, allow_none=False)
+    fix = 'every record needs {"text": str, "meta": {"pile_set_name": str}}'
+
+    documents: list[Document] = []
+    skipped_empty = 0
+    for index, record in enumerate(records):
+        where = f"Pile record {index} from {source!r}"
+        if not isinstance(record, dict):
+            raise CorpusError(f"{where} is a {type(record).__name__}, not an object; {fix}")
+        text = record.get("text")
+        if not isinstance(text, str):
+            raise CorpusError(f"{where} has no string field 'text'; {fix}")
+        meta = record.get("meta")
+        genre = meta.get("pile_set_name") if isinstance(meta, dict) else None
+        if not isinstance(genre, str) or not genre.strip():
+            raise CorpusError(f"{where} has no string field 'meta.pile_set_name'; {fix}")
+
+        if not text.strip():
+            skipped_empty += 1
+            continue
+        documents.append(Document(text, genre, f"{source}#{index}"))
+        if len(documents) >= max_documents:
+            break
+
+    if skipped_empty:
+        logger.debug("skipped %d Pile records with empty text from %s", skipped_empty, source)
+    return Corpus(PILE_NAME, tuple(documents))
+
+
+def stream_pile(
+    max_documents: int, dataset: str = PILE_DATASET, split: str = "train"
+) -> Corpus:
+    """Stream the first documents of The Pile from the Hugging Face Hub.
+
+    Uses ``datasets.load_dataset(dataset, split=split, streaming=True)``, so only the
+    records kept are downloaded, and labels each document by its Pile subset through
+    ``pile_documents``. The ``datasets`` cache and its offline settings apply.
+
+    Parameters
+    ----------
+    max_documents : int
+        Number of documents to keep.
+    dataset : str
+        Hub dataset in The Pile's record format. The default is the copyright-filtered
+        Pile, since the original release is no longer hosted.
+    split : str
+        Dataset split to stream.
+
+    Returns
+    -------
+    Corpus
+        The corpus named ``"pile"``, with sources ``f"{dataset}/{split}#{index}"``.
+
+    Raises
+    ------
+    CorpusError
+        If ``datasets`` is not installed, the hub cannot be reached and nothing is
+        cached, or a record is malformed.
+    """
+    _check_max_documents(max_documents, allow_none=False)
+    offline_hint = "--corpus local-mix or --corpus FILE.jsonl, which run offline"
+    try:
+        import datasets
+    except ImportError as error:
+        raise CorpusError(
+            f"streaming The Pile needs the datasets library; pip install datasets, "
+            f"or use {offline_hint}"
+        ) from error
+
+    try:
+        records = datasets.load_dataset(dataset, split=split, streaming=True)
+        corpus = pile_documents(records, max_documents, source=f"{dataset}/{split}")
+    except CorpusError:
+        raise
+    except Exception as error:
+        # A streaming dataset connects lazily, so the iteration inside pile_documents can
+        # fail too. The library raises many unrelated types for an unreachable hub.
+        logger.debug("loading %s split %s failed", dataset, split, exc_info=True)
+        raise CorpusError(
+            f"failed to stream {dataset!r} split {split!r} ({type(error).__name__}): the "
+            "Hugging Face Hub is unreachable and nothing is cached, or the dataset name is "
+            f"wrong; connect to the hub, or use {offline_hint}"
+        ) from error
+
+    logger.info(
+        "streamed %d documents from %s split %s: %s",
+        len(corpus),
+        dataset,
+        split,
+        corpus.genre_counts(),
+    )
+    return corpus
+
+
+def open_corpus(name_or_path: str, seed: int, max_documents: int | None = None) -> Corpus:
+    """Resolve the ``--corpus`` option to a corpus.
+
+    Parameters
+    ----------
+    name_or_path : str
+        ``"local-mix"``, ``"pile"``, or the path of a JSONL file. A path is recognised
+        by its ``.jsonl`` suffix or because it names an existing file.
+    seed : int
+        Seed of ``local-mix``. JSONL files and The Pile are read in their stored order,
+        so they ignore it.
+    max_documents : int or None
+        Cap on the documents of a JSONL file or The Pile. None reads a whole JSONL file
+        and ``DEFAULT_PILE_DOCUMENTS`` of The Pile. ``local-mix`` ignores it, because
+        its size is set per genre by ``build_local_mix``.
+
+    Returns
+    -------
+    Corpus
+        The resolved corpus.
+
+    Raises
+    ------
+    CorpusError
+        If ``name_or_path`` matches no choice above, or the corpus cannot be built.
+    """
+    if name_or_path == LOCAL_MIX_NAME:
+        return build_local_mix(seed)
+    if name_or_path == PILE_NAME:
+        return stream_pile(DEFAULT_PILE_DOCUMENTS if max_documents is None else max_documents)
+    path = Path(name_or_path)
+    if path.suffix == ".jsonl" or path.is_file():
+        return read_jsonl_corpus(path, max_documents)
+    raise CorpusError(
+        f"unknown corpus {name_or_path!r}; use --corpus local-mix, --corpus pile "
+        "or --corpus FILE.jsonl with the path of a JSONL file"
+    )
 
 
 # Listing of each genre: each returns (source, text) pairs in a deterministic order.

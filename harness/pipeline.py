@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.activations import collect_block_outputs, make_token_windows
+from harness.activations import ChunkFiring, collect_block_outputs, collect_chunk_firing, make_token_windows
 from harness.cache import write_json
-from harness.corpora import Corpus, CorpusError, build_local_mix, split_corpus
+from harness.corpora import Corpus, open_corpus, split_corpus
 from harness.saes import SAETrainingConfig, load_sae, save_sae, score_sae, train_topk_sae
 from harness.subjects import RunSettings, SubjectSpec
 
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 # entries built by older code are never reused.
 ACTIVATIONS_STAGE_VERSION = 1
 SAE_STAGE_VERSION = 1
+CHUNK_FIRING_STAGE_VERSION = 2
 
 CORPUS_SPLITS = {"sae-train": 0.8, "analysis": 0.2}
 
@@ -58,10 +59,8 @@ class TrainedSAESubject:
     @cached_property
     def corpus_splits(self) -> dict[str, Corpus]:
         """The subject's corpus split into disjoint SAE-training and analysis parts."""
-        if self.spec.corpus != "local-mix":
-            raise CorpusError(f"subject {self.spec.name!r} names the corpus {self.spec.corpus!r}; the only embedded corpus is 'local-mix'")
         with self._timed("corpus"):
-            corpus = build_local_mix(seed=self.settings.seed)
+            corpus = open_corpus(self.settings.corpus or self.spec.corpus, seed=self.settings.seed)
             return split_corpus(corpus, CORPUS_SPLITS, seed=self.settings.seed)
 
     @cached_property
@@ -171,6 +170,39 @@ class TrainedSAESubject:
         sae, _, alive = self._sae(layer)
         decoder = sae.W_dec.detach().cpu().numpy().astype(np.float64)[alive]
         return decoder / np.linalg.norm(decoder, axis=1, keepdims=True)
+
+    def decoder_directions(self, layer: int) -> np.ndarray:
+        """Return the unit decoder rows of all the layer's SAE features, dead ones included."""
+        sae, _, _ = self._sae(layer)
+        decoder = sae.W_dec.detach().cpu().numpy().astype(np.float64)
+        return decoder / np.linalg.norm(decoder, axis=1, keepdims=True)
+
+    def chunk_firing(self, layer: int) -> ChunkFiring:
+        """Return which SAE features fire in each 256-token chunk of the analysis split."""
+        inputs = {
+            "version": CHUNK_FIRING_STAGE_VERSION,
+            "sae": self._sae_inputs(layer),
+            "corpus": self.corpus_splits["analysis"].digest(),
+            "text_tokens": self.settings.budget.brain_text_tokens,
+            "firing_threshold": self.spec.firing_threshold,
+        }
+
+        def build(folder: Path) -> None:
+            sae, _, _ = self._sae(layer)
+            with self._timed("chunk firing"):
+                chunks = collect_chunk_firing(
+                    self._model(), sae, self.corpus_splits["analysis"], layer, self.spec.firing_threshold, inputs["text_tokens"]
+                )
+            np.save(folder / "firing.npy", chunks.firing)
+            np.save(folder / "documents.npy", chunks.documents)
+            write_json(folder / "genres.json", list(chunks.genres))
+
+        folder = self.settings.cache.fetch("chunk-firing", inputs, build)
+        return ChunkFiring(
+            firing=np.load(folder / "firing.npy"),
+            genres=tuple(json.loads((folder / "genres.json").read_text())),
+            documents=np.load(folder / "documents.npy"),
+        )
 
     def activation_point_cloud(self, layer: int) -> np.ndarray:
         """Return the layer's raw activations on the analysis split (float64)."""

@@ -64,6 +64,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where forward passes and SAE training run (default: auto, CUDA when available)")
     group.addoption("--seed", default=0, type=int, help="seed of every random choice; same seed, same numbers (default: 0)")
     group.addoption("--subjects", default=None, type=Path, help="TOML file of extra subject definitions")
+    group.addoption("--corpus", default=None, help="text to run the model on: local-mix, pile, or a JSONL file with 'text' and 'genre' fields (default: the subject's corpus)")
     group.addoption("--cache-dir", default=None, type=Path, help="cache folder (default: $CONCEPT_GEOMETRY_CACHE or ~/.cache/concept-geometry)")
     group.addoption("--report-dir", default=None, type=Path, help="folder under which each run's report folder is written (default: reports/ in the project)")
 
@@ -89,7 +90,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
 
     cache_dir = config.getoption("--cache-dir") or default_cache_dir()
-    settings = RunSettings(budget=budget, layers=layers, seed=config.getoption("--seed"), device=device, cache=Cache(cache_dir))
+    settings = RunSettings(
+        budget=budget,
+        layers=layers,
+        seed=config.getoption("--seed"),
+        device=device,
+        cache=Cache(cache_dir),
+        corpus=config.getoption("--corpus"),
+    )
     command = "pytest " + " ".join(config.invocation_params.args)
     config.stash[RUN_KEY] = ClaimRun(spec, settings, command)
 
@@ -109,7 +117,7 @@ def subject(claim_run: ClaimRun):
 @pytest.fixture(scope="session")
 def galaxy_statistics(claim_run: ClaimRun, subject) -> dict[int, dict]:
     """Per analysed layer, the galaxy-scale statistics (cached on disk per layer)."""
-    from harness.geometry.galaxy import GALAXY_STAGE_VERSION, layer_statistics
+    from harness.geometry.galaxy import GALAXY_BUDGET_FIELDS, GALAXY_STAGE_VERSION, layer_statistics
 
     settings = claim_run.settings
     statistics = {}
@@ -118,7 +126,7 @@ def galaxy_statistics(claim_run: ClaimRun, subject) -> dict[int, dict]:
         inputs = {
             "version": GALAXY_STAGE_VERSION,
             "data": subject.data_key(layer),
-            "budget": settings.budget.as_dict(),
+            "budget": {field: getattr(settings.budget, field) for field in GALAXY_BUDGET_FIELDS},
             "seed": settings.seed,
         }
 
@@ -131,6 +139,37 @@ def galaxy_statistics(claim_run: ClaimRun, subject) -> dict[int, dict]:
         statistics[layer] = json.loads((folder / "statistics.json").read_text())
     claim_run.timings["galaxy statistics (including SAEs on a cache miss)"] = time.perf_counter() - start
     return statistics
+
+
+def middle_layer(layers: tuple[int, ...], n_layers: int) -> int:
+    """Return the analysed layer nearest the middle of the network (the paper used layer 12 of 26)."""
+    middle = (n_layers - 1) / 2
+    return min(layers, key=lambda layer: (abs(layer - middle), layer))
+
+
+@pytest.fixture(scope="session")
+def brain_statistics(claim_run: ClaimRun, subject) -> dict:
+    """The brain-scale statistics at the analysed layer nearest the middle (cached on disk)."""
+    from harness.geometry.brain import BRAIN_BUDGET_FIELDS, BRAIN_STAGE_VERSION, brain_statistics as measure_brain
+
+    settings = claim_run.settings
+    layer = middle_layer(settings.layers, claim_run.spec.n_layers)
+    inputs = {
+        "version": BRAIN_STAGE_VERSION,
+        "data": subject.data_key(layer),
+        "budget": {field: getattr(settings.budget, field) for field in BRAIN_BUDGET_FIELDS},
+        "seed": settings.seed,
+    }
+    start = time.perf_counter()
+
+    def build(folder: Path) -> None:
+        logger.info("measuring brain-scale statistics at layer %d", layer)
+        values = measure_brain(subject.decoder_directions(layer), subject.chunk_firing(layer), settings.budget, settings.seed)
+        write_json(folder / "statistics.json", {"layer": layer, **values})
+
+    folder = settings.cache.fetch("brain", inputs, build)
+    claim_run.timings["brain statistics (including chunk firing on a cache miss)"] = time.perf_counter() - start
+    return json.loads((folder / "statistics.json").read_text())
 
 
 @pytest.fixture
@@ -241,6 +280,7 @@ def build_results(run: ClaimRun) -> dict:
                 "command": run.command,
                 "cache_dir": str(run.settings.cache.root),
                 "firing_threshold": run.spec.firing_threshold,
+                "corpus": run.settings.corpus or run.spec.corpus,
                 "subject_defined_in": run.spec.defined_in,
                 **{f"budget.{key}": str(value) for key, value in run.settings.budget.as_dict().items()},
             },

@@ -67,6 +67,7 @@ class RunSettings:
     seed: int
     device: str
     cache: Cache
+    corpus: str | None = None
 
 
 class Subject(Protocol):

@@ -1,7 +1,8 @@
-"""Tests for harness.corpora: determinism, genre coverage, splits and math answers."""
+"""Tests for harness.corpora: local-mix, JSONL and Pile corpora, splits and math answers."""
 
 import dataclasses
 import itertools
+import json
 import random
 import re
 import string
@@ -11,7 +12,9 @@ from fractions import Fraction
 import pytest
 import sympy
 
+import harness.corpora
 from harness.corpora import (
+    CODE_AND_MATH_GENRES,
     GENRES,
     MATH_MODULES,
     Corpus,
@@ -19,7 +22,11 @@ from harness.corpora import (
     Document,
     build_local_mix,
     generate_math_problems,
+    open_corpus,
+    pile_documents,
+    read_jsonl_corpus,
     split_corpus,
+    stream_pile,
 )
 
 CAP = 40
@@ -123,9 +130,16 @@ def test_bad_limits_raise(arguments):
         build_local_mix(**arguments)
 
 
-def test_unknown_genre_raises():
-    with pytest.raises(CorpusError, match="poetry"):
-        Document(text="Roses are red.", genre="poetry", source="test:poem")
+def test_any_non_empty_genre_accepted():
+    document = Document(text="def f(): pass", genre="Github", source="pile#0")
+
+    assert document.genre == "Github"
+
+
+@pytest.mark.parametrize("genre", ["", "   ", None, 3])
+def test_empty_or_non_string_genre_raises(genre):
+    with pytest.raises(CorpusError, match="test:poem"):
+        Document(text="Roses are red.", genre=genre, source="test:poem")
 
 
 def test_digest_changes_when_one_text_changes(capped_corpus):
@@ -401,3 +415,284 @@ def test_math_documents_are_question_answer_pairs(capped_corpus):
 def test_unknown_math_module_raises():
     with pytest.raises(CorpusError, match="geometry"):
         generate_math_problems(random.Random(0), "geometry", 1)
+
+
+# Corpora from JSONL files and The Pile. No test contacts the network: The Pile is
+# mimicked with local files in its record format.
+
+
+def _write_jsonl(path, lines):
+    """Write ``lines`` to ``path``, JSON-encoding every line that is not already a string."""
+    path.write_text(
+        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _pile_record(text, subset):
+    return {"text": text, "meta": {"pile_set_name": subset}}
+
+
+def test_jsonl_keeps_order_skips_blank_lines(tmp_path):
+    path = _write_jsonl(
+        tmp_path / "data.jsonl",
+        [
+            {"text": "import os", "genre": "code", "id": 7},
+            "",
+            "   ",
+            {"text": "1 + 1 = 2", "genre": "math"},
+            {"text": "Dear reader,", "genre": "Pile-CC"},
+        ],
+    )
+
+    corpus = read_jsonl_corpus(path)
+
+    assert corpus.name == "jsonl:data.jsonl"
+    assert [d.text for d in corpus.documents] == ["import os", "1 + 1 = 2", "Dear reader,"]
+    assert [d.genre for d in corpus.documents] == ["code", "math", "Pile-CC"]
+    assert [d.source for d in corpus.documents] == [
+        "jsonl:data.jsonl:1",
+        "jsonl:data.jsonl:4",
+        "jsonl:data.jsonl:5",
+    ]
+    assert corpus.genre_counts() == {"code": 1, "math": 1, "Pile-CC": 1}
+
+
+def test_jsonl_stops_at_max_documents(tmp_path):
+    records = [{"text": f"text {index}", "genre": "code"} for index in range(5)]
+    path = _write_jsonl(tmp_path / "data.jsonl", [*records, "not json"])
+
+    corpus = read_jsonl_corpus(path, max_documents=2)
+
+    assert [d.text for d in corpus.documents] == ["text 0", "text 1"]
+
+
+def test_jsonl_missing_genre_names_line(tmp_path):
+    path = _write_jsonl(
+        tmp_path / "data.jsonl",
+        [{"text": "a", "genre": "code"}, "", {"text": "b"}],
+    )
+
+    with pytest.raises(CorpusError) as raised:
+        read_jsonl_corpus(path)
+
+    message = str(raised.value)
+    assert "data.jsonl" in message
+    assert "line 3" in message
+    assert "'genre'" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"text": "a", "genre": "code"', "invalid JSON"),
+        ('["a", "code"]', "JSON array is not an object"),
+        ('{"text": 3, "genre": "code"}', "'text' is a JSON number"),
+        ('{"text": "a", "genre": ""}', "'genre' is empty"),
+        ('{"genre": "code"}', "missing the field 'text'"),
+    ],
+)
+def test_bad_jsonl_line_names_line(tmp_path, line, expected):
+    path = _write_jsonl(tmp_path / "data.jsonl", [{"text": "a", "genre": "code"}, line])
+
+    with pytest.raises(CorpusError, match=expected) as raised:
+        read_jsonl_corpus(path)
+
+    assert "line 2" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_invalid_utf8_names_line(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b'{"text": "a", "genre": "code"}\n{"text": "\xff", "genre": "code"}\n')
+
+    with pytest.raises(CorpusError, match="line 2: invalid UTF-8"):
+        read_jsonl_corpus(path)
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n"])
+def test_empty_jsonl_file_raises(tmp_path, content):
+    path = tmp_path / "empty.jsonl"
+    path.write_text(content, encoding="utf-8")
+
+    with pytest.raises(CorpusError, match="empty.jsonl has no documents"):
+        read_jsonl_corpus(path)
+
+
+def test_missing_jsonl_file_raises(tmp_path):
+    with pytest.raises(CorpusError, match="absent.jsonl not found"):
+        read_jsonl_corpus(tmp_path / "absent.jsonl")
+
+
+_PILE_RECORDS = [
+    _pile_record("def f(): pass", "Github"),
+    _pile_record("Solve 2*x = 4 for x.", "DM Mathematics"),
+    _pile_record("We prove a theorem.", "ArXiv"),
+]
+
+
+def test_pile_subset_becomes_genre():
+    corpus = pile_documents(_PILE_RECORDS, max_documents=10)
+
+    assert corpus.name == "pile"
+    assert [d.genre for d in corpus.documents] == ["Github", "DM Mathematics", "ArXiv"]
+    assert [d.source for d in corpus.documents] == ["pile#0", "pile#1", "pile#2"]
+    assert {"Github", "DM Mathematics"} <= CODE_AND_MATH_GENRES
+    assert "ArXiv" not in CODE_AND_MATH_GENRES
+
+
+def test_pile_stops_at_max_documents():
+    consumed = []
+
+    def stream():
+        for record in _PILE_RECORDS:
+            consumed.append(record)
+            yield record
+
+    corpus = pile_documents(stream(), max_documents=2)
+
+    assert [d.genre for d in corpus.documents] == ["Github", "DM Mathematics"]
+    assert len(consumed) == 2
+
+
+def test_pile_skips_empty_texts():
+    records = [_pile_record("", "Github"), _pile_record("x = 1", "Github")]
+
+    corpus = pile_documents(records, max_documents=5, source="mirror")
+
+    assert [d.source for d in corpus.documents] == ["mirror#1"]
+
+
+@pytest.mark.parametrize(
+    "bad_record",
+    [
+        {"text": "no meta"},
+        {"text": "no subset", "meta": {}},
+        {"meta": {"pile_set_name": "Github"}},
+        "not a record",
+    ],
+)
+def test_malformed_pile_record_names_index(bad_record):
+    records = [_pile_record("fine", "ArXiv"), bad_record]
+
+    with pytest.raises(CorpusError, match="record 1"):
+        pile_documents(records, max_documents=10)
+
+
+def test_pile_rejects_non_positive_max():
+    with pytest.raises(CorpusError, match="max_documents"):
+        pile_documents([_pile_record("x", "Github")], max_documents=0)
+
+
+def test_pile_format_jsonl_file_reads(tmp_path):
+    path = _write_jsonl(
+        tmp_path / "pile-sample.jsonl",
+        [
+            _pile_record("#include <stdio.h>", "Github"),
+            _pile_record("What is 3 + 4?\n7", "DM Mathematics"),
+            _pile_record("Abstract. We study", "ArXiv"),
+        ],
+    )
+
+    with path.open(encoding="utf-8") as file:
+        corpus = pile_documents((json.loads(line) for line in file), max_documents=10)
+
+    assert corpus.genre_counts() == {"Github": 1, "DM Mathematics": 1, "ArXiv": 1}
+    assert corpus.documents[1].text == "What is 3 + 4?\n7"
+
+
+def test_pile_corpus_splits_by_subset():
+    records = [_pile_record(f"text {index}", ("Github", "ArXiv")[index % 2]) for index in range(8)]
+    corpus = pile_documents(records, max_documents=8)
+
+    splits = split_corpus(corpus, {"sae-train": 0.5, "analysis": 0.5})
+
+    for split in splits.values():
+        assert split.genre_counts() == {"Github": 2, "ArXiv": 2}
+
+
+@pytest.mark.parametrize("failure", [ConnectionError("hub unreachable"), OSError("no cache")])
+def test_stream_pile_offline_raises(monkeypatch, failure):
+    datasets = pytest.importorskip("datasets")
+
+    def fail_to_load(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(datasets, "load_dataset", fail_to_load)
+
+    with pytest.raises(CorpusError) as raised:
+        stream_pile(10)
+
+    message = str(raised.value)
+    assert "--corpus local-mix" in message
+    assert "monology/pile-uncopyrighted" in message
+    assert "\n" not in message
+
+
+def test_stream_pile_iteration_failure_raises(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+
+    def records_that_fail(*args, **kwargs):
+        yield _pile_record("first", "Github")
+        raise TimeoutError("connection dropped")
+
+    monkeypatch.setattr(datasets, "load_dataset", records_that_fail)
+
+    with pytest.raises(CorpusError, match="--corpus local-mix"):
+        stream_pile(10)
+
+
+def test_stream_pile_passes_arguments(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    calls = []
+
+    def fake_load_dataset(dataset, split, streaming):
+        calls.append((dataset, split, streaming))
+        return iter([_pile_record("x = 1", "Github"), _pile_record("y", "ArXiv")])
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+
+    corpus = stream_pile(1, dataset="local/pile", split="validation")
+
+    assert calls == [("local/pile", "validation", True)]
+    assert [d.source for d in corpus.documents] == ["local/pile/validation#0"]
+
+
+def test_open_corpus_dispatches(monkeypatch, tmp_path):
+    requests = []
+    monkeypatch.setattr(
+        harness.corpora,
+        "build_local_mix",
+        lambda seed: requests.append(("local-mix", seed)) or "local-mix corpus",
+    )
+    monkeypatch.setattr(
+        harness.corpora,
+        "stream_pile",
+        lambda max_documents: requests.append(("pile", max_documents)) or "pile corpus",
+    )
+    jsonl_path = _write_jsonl(tmp_path / "data.jsonl", [{"text": "a", "genre": "code"}])
+    plain_path = _write_jsonl(tmp_path / "data.txt", [{"text": "b", "genre": "math"}])
+
+    assert open_corpus("local-mix", seed=3) == "local-mix corpus"
+    assert open_corpus("pile", seed=3) == "pile corpus"
+    assert open_corpus("pile", seed=3, max_documents=7) == "pile corpus"
+    assert requests == [("local-mix", 3), ("pile", 50_000), ("pile", 7)]
+    assert open_corpus(str(jsonl_path), seed=0).documents[0].text == "a"
+    assert open_corpus(str(plain_path), seed=0).documents[0].genre == "math"
+
+
+def test_open_corpus_missing_jsonl_raises(tmp_path):
+    with pytest.raises(CorpusError, match="not found"):
+        open_corpus(str(tmp_path / "absent.jsonl"), seed=0)
+
+
+def test_open_corpus_unknown_name_lists_choices():
+    with pytest.raises(CorpusError) as raised:
+        open_corpus("wikipedia", seed=0)
+
+    message = str(raised.value)
+    assert "'wikipedia'" in message
+    for choice in ("local-mix", "pile", "FILE.jsonl"):
+        assert choice in message

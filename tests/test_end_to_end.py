@@ -10,6 +10,8 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GALAXY_CLAIMS = {"galaxy.power-law", "galaxy.slope-peaks-mid", "galaxy.sae-steeper", "galaxy.entropy-dip"}
+BRAIN_CLAIMS = {"brain.lobes-ami", "brain.lobes-predictable", "brain.phi-strongest", "brain.math-code-lobe"}
+ALL_CLAIMS = GALAXY_CLAIMS | BRAIN_CLAIMS
 
 
 def run_claims(*options: str, cache_dir: Path, report_dir: Path, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -50,12 +52,12 @@ def test_layer_out_of_range_one_line_error(tmp_path):
     assert "valid layers are 0 to 29" in error_lines[0]
 
 
-def test_gaussian_null_fails_every_galaxy_claim(tmp_path):
+def test_gaussian_null_fails_every_claim(tmp_path):
     result = run_claims("--model", "gaussian-null", "--budget", "smoke", cache_dir=tmp_path / "cache", report_dir=tmp_path / "reports")
     results = read_results(tmp_path / "reports")
 
     assert result.returncode == 1, result.stdout[-3000:]
-    assert verdicts(results) == {claim: "does not hold" for claim in GALAXY_CLAIMS}
+    assert verdicts(results) == {claim: "does not hold" for claim in ALL_CLAIMS}
     for claim in results["claims"]:
         assert claim["observed"]["value"] is not None
         assert claim["null"]["value"] is not None
@@ -85,12 +87,12 @@ def test_truncated_cache_file_rebuilt(tmp_path):
     assert observed_values(read_results(tmp_path / "first")) == observed_values(read_results(tmp_path / "second"))
 
 
-def test_smollm2_smoke_reaches_galaxy_verdicts(tmp_path):
+def test_smollm2_smoke_reaches_every_verdict(tmp_path):
     result = run_claims("--model", "smollm2-135m", "--budget", "smoke", cache_dir=tmp_path / "cache", report_dir=tmp_path / "reports", timeout=1200)
     results = read_results(tmp_path / "reports")
 
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
-    assert set(verdicts(results)) == GALAXY_CLAIMS
+    assert set(verdicts(results)) == ALL_CLAIMS
     assert set(verdicts(results).values()) <= {"holds", "does not hold"}, result.stdout[-3000:]
     assert len(results["run"]["sae_quality"]) == len(results["run"]["layers"])
     for row in results["run"]["sae_quality"]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.activations import collect_block_outputs, make_token_windows
+from harness.activations import CHUNK_TOKENS, collect_block_outputs, collect_chunk_firing, make_token_windows
 from harness.corpora import Corpus, CorpusError, Document
 from harness.errors import SubjectError
 from harness.models import BlockOutputRecorder, load_causal_lm
@@ -91,3 +91,42 @@ def test_activations_skip_bos_and_padding(smollm2):
 def test_empty_corpus_rejected(smollm2):
     with pytest.raises(CorpusError, match="empty"):
         make_token_windows(Corpus(name="nothing", documents=()), smollm2.tokenizer, smollm2.bos_token_id, 64, 100)
+
+
+class RecordingSAE:
+    """Stands in for an SAE: fires feature 0 on every row it encodes and records those rows."""
+
+    def __init__(self, d_model: int):
+        self.W_dec = torch.zeros(2, d_model)
+        self.rows = []
+
+    def encode(self, hidden):
+        self.rows.append(hidden.clone())
+        acts = torch.zeros(len(hidden), 2)
+        acts[:, 0] = 1.0
+        return acts
+
+
+def test_chunk_firing_never_sees_bos(smollm2):
+    text = "The quick brown fox jumps over the lazy dog. " * 60
+    corpus = Corpus(name="fox", documents=(Document(text=text, genre="descriptive-prose", source="test:fox"),))
+    sae = RecordingSAE(576)
+
+    chunks = collect_chunk_firing(smollm2, sae, corpus, layer=3, firing_threshold=0.5, max_text_tokens=512)
+
+    with BlockOutputRecorder(smollm2.model, (3,)) as recorder, torch.inference_mode():
+        smollm2.model(torch.tensor([[smollm2.bos_token_id]]))
+    bos_output = recorder.outputs[3][0, 0]
+    encoded = torch.cat(sae.rows)
+    assert chunks.firing.shape == (2, 2)
+    assert len(encoded) == 2 * CHUNK_TOKENS
+    assert not torch.isclose(encoded, bos_output, atol=1e-4).all(dim=1).any()
+    assert chunks.firing[:, 0].all()
+    assert not chunks.firing[:, 1].any()
+    assert chunks.genres == ("descriptive-prose", "descriptive-prose")
+
+
+def test_short_documents_yield_no_chunk(smollm2):
+    corpus = Corpus(name="short", documents=(Document(text="Too short.", genre="legal", source="test:short"),))
+    with pytest.raises(CorpusError, match="no document of at least 256 tokens"):
+        collect_chunk_firing(smollm2, RecordingSAE(576), corpus, layer=0, firing_threshold=0.0, max_text_tokens=512)

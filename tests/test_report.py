@@ -1,6 +1,7 @@
 """Tests for harness.report: both files, self-contained HTML, strict JSON and atomic writes."""
 
 import copy
+import html
 import json
 import math
 import os
@@ -416,3 +417,190 @@ def test_render_figure_edge_cases_draw(spec, recwarn):
 
     assert fragment.startswith('<figure class="plot">')
     assert [str(warning.message) for warning in recwarn] == []
+
+
+K_VALUES = [2, 3, 4, 8, 16]
+AFFINITY_MEASURES = ("simple matching", "Jaccard", "Dice", "phi coefficient", "Pearson")
+
+
+def _k_profile_spec() -> dict:
+    return {
+        "kind": "k-profile",
+        "title": "Spatial-functional agreement by number of clusters",
+        "x_label": "number of clusters k",
+        "y_label": "adjusted mutual information",
+        "series": [
+            {
+                "label": measure,
+                "k": K_VALUES,
+                "value": [0.05 * (index + 1) + 0.01 * step for step in range(len(K_VALUES))],
+                "low": [0.05 * (index + 1) + 0.01 * step - 0.01 for step in range(len(K_VALUES))] if index % 2 == 0 else None,
+                "high": [0.05 * (index + 1) + 0.01 * step + 0.015 for step in range(len(K_VALUES))] if index % 2 == 0 else None,
+            }
+            for index, measure in enumerate(AFFINITY_MEASURES)
+        ],
+        "null_band": {"label": "shuffled null (95 %)", "k": K_VALUES, "low": [0.0] * 5, "high": [0.02, 0.02, 0.025, 0.03, 0.03]},
+        "reference_line": 0.0,
+    }
+
+
+def _scatter_spec(n_points: int = 20_000, n_groups: int = 3) -> dict:
+    rng = np.random.default_rng(0)
+    group = rng.integers(0, n_groups, size=n_points)
+    centres = rng.normal(scale=4.0, size=(n_groups, 2))
+    xy = centres[group] + rng.normal(size=(n_points, 2))
+    return {
+        "kind": "scatter",
+        "title": "Features in 2-D, coloured by lobe",
+        "x_label": "t-SNE 1",
+        "y_label": "t-SNE 2",
+        "points": {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "group": group.tolist()},
+        "group_labels": [f"lobe {index}" for index in range(n_groups)],
+    }
+
+
+def _heatmap_spec() -> dict:
+    return {
+        "kind": "heatmap",
+        "title": "Fraction of chunks won by each lobe",
+        "row_labels": ["code", "math", "chat", "papers", "web"],
+        "column_labels": ["lobe 0", "lobe 1", "lobe 2"],
+        "values": [
+            [0.8125, 0.125, 0.0625],
+            [0.1, 0.7, 0.2],
+            [0.05, 0.15, 0.8],
+            [0.3333333, 0.3333333, 0.3333334],
+            [0.45, None, 0.55],
+        ],
+        "value_label": "fraction of chunks won",
+        "annotate": True,
+    }
+
+
+@pytest.fixture
+def results_with_new_kinds(results) -> dict:
+    results["claims"][1]["figures"] = [_k_profile_spec(), _scatter_spec(), _heatmap_spec()]
+    return results
+
+
+def test_k_profile_with_null_band_and_several_series_renders_svg(recwarn):
+    fragment = render_figure(_k_profile_spec(), id_prefix="k-")
+
+    assert fragment.startswith('<figure class="plot">')
+    assert "<svg" in fragment
+    for label in (*AFFINITY_MEASURES, "shuffled null (95 %)", "number of clusters k"):
+        assert label in fragment
+    for k in K_VALUES:
+        assert f">{k}<" in fragment
+    assert [str(warning.message) for warning in recwarn] == []
+
+
+def test_scatter_of_20000_points_stays_small():
+    fragment = render_figure(_scatter_spec(n_points=20_000, n_groups=12), id_prefix="scatter-")
+
+    assert "<svg" in fragment
+    assert len(fragment.encode("utf-8")) < 1_000_000
+    assert fragment.count("<image") == 1
+    assert "lobe 11" in fragment
+
+
+def test_heatmap_renders_svg_with_annotations():
+    fragment = render_figure(_heatmap_spec(), id_prefix="heat-")
+
+    assert "<svg" in fragment
+    for text in ("fraction of chunks won", "papers", "lobe 2", ">0.8125<", ">0.3333<", ">0.125<", ">—<"):
+        assert text in fragment
+
+
+def test_heatmap_without_annotations_has_no_cell_numbers():
+    spec = _heatmap_spec()
+    spec["annotate"] = False
+
+    fragment = render_figure(spec, id_prefix="heat-")
+
+    assert "<svg" in fragment
+    assert ">0.8125<" not in fragment
+
+
+def test_heatmap_with_mismatched_shape_renders_note(results, tmp_path):
+    spec = _heatmap_spec()
+    spec["column_labels"] = ["lobe 0", "lobe 1"]
+    results["claims"][1]["figures"] = [spec]
+
+    page = write_report(results, tmp_path).read_text(encoding="utf-8")
+
+    assert "values has shape 5 x 3 but there are 5 row_labels and 2 column_labels" in page
+    assert page.count("<svg") == 2
+    assert plt.get_fignums() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda spec: spec["values"][1].pop(), "values rows differ in length: [2, 3]"),
+        (lambda spec: spec.update(values=[]), "values has shape 0 x 0 but there are 5 row_labels"),
+        (lambda spec: spec.update(row_labels=None), "row_labels must be a list of strings"),
+        (lambda spec: spec["values"][0].__setitem__(0, "high"), "could not convert string to float"),
+    ],
+)
+def test_malformed_heatmap_renders_note(change, message):
+    spec = _heatmap_spec()
+    change(spec)
+
+    fragment = render_figure(spec, id_prefix="heat-")
+
+    assert fragment.startswith('<p class="figure-note">')
+    assert html.escape(message) in fragment
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({**_scatter_spec(10), "group_labels": ["only one"]}, "points.group contains 2 but there are only 1 group_labels"),
+        ({**_scatter_spec(10), "points": {"x": [1.0, 2.0], "y": [1.0, 2.0], "group": [0]}}, "points has 2 x values but 1 group values"),
+        ({**_scatter_spec(10), "points": {"x": [1.0], "y": [1.0], "group": [0.5]}}, "points.group must contain non-negative integers"),
+        ({**_scatter_spec(10), "points": None}, "points must be a dict"),
+        (
+            {**_k_profile_spec(), "series": [{"label": "a", "k": [0, 2], "value": [0.1, 0.2]}], "null_band": None},
+            "k must be at least 1 on the log2 axis, got [0.0]",
+        ),
+    ],
+)
+def test_malformed_scatter_and_k_profile_render_note(spec, message):
+    fragment = render_figure(spec, id_prefix="bad-")
+
+    assert fragment.startswith('<p class="figure-note">')
+    assert html.escape(message) in fragment
+    assert plt.get_fignums() == []
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {**_scatter_spec(0), "group_labels": None},
+        {**_scatter_spec(5, n_groups=25)},
+        {"kind": "k-profile", "title": "no series", "series": [], "null_band": None, "reference_line": None},
+        {"kind": "k-profile", "title": "one point", "series": [{"label": "a", "k": [4], "value": [0.3], "low": None, "high": None}]},
+        {**_heatmap_spec(), "values": [[0.5] * 3] * 5},
+        {**_heatmap_spec(), "values": [[None] * 3] * 5},
+        {**_heatmap_spec(), "row_labels": ["only"], "column_labels": ["a rather long column label"], "values": [[1e-7]]},
+    ],
+)
+def test_new_kind_edge_cases_draw(spec, recwarn):
+    fragment = render_figure(spec, id_prefix="edge-")
+
+    assert fragment.startswith('<figure class="plot">')
+    assert [str(warning.message) for warning in recwarn] == []
+
+
+def test_report_with_new_kinds_is_self_contained(results_with_new_kinds, tmp_path):
+    page = write_report(results_with_new_kinds, tmp_path).read_text(encoding="utf-8")
+    ids = re.findall(r'\bid="([^"]+)"', page)
+
+    assert page.count("<svg") == 5
+    assert "<p class=\"figure-note\">" not in page
+    assert len(ids) == len(set(ids))
+    for reference in re.findall(r'href="#([^"]+)"', page):
+        assert reference in ids
+    assert set(re.findall(r"https?://[^\"'\s<>)]*", page)) <= ALLOWED_URLS
+    assert plt.get_fignums() == []

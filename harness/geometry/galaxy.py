@@ -36,6 +36,8 @@ from harness.verdicts import (
 logger = logging.getLogger(__name__)
 
 GALAXY_STAGE_VERSION = 1
+# The budget fields the per-layer statistics depend on; only these key their cache entries.
+GALAXY_BUDGET_FIELDS = ("spectrum_bootstrap_draws", "gaussian_null_draws", "entropy_resamples", "entropy_max_points", "entropy_dimensions")
 _LOWER_QUANTILE = (1 - CONFIDENCE) / 2
 _UPPER_QUANTILE = 1 - _LOWER_QUANTILE
 
