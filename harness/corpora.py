@@ -619,13 +619,18 @@ def _normalize_distribution_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+# This project's own distribution is left out: its description is the README,
+# so every edit of the README would change the corpus and invalidate the cache.
+_EXCLUDED_DISTRIBUTIONS = frozenset({"concept-geometry"})
+
+
 def _list_installed_distributions() -> list[tuple[str, metadata.Distribution]]:
     """Return (normalized name, distribution) pairs sorted by name, first one of each name."""
     distributions_by_name: dict[str, metadata.Distribution] = {}
     for distribution in metadata.distributions():
         message = distribution.metadata
         name = message.get("Name") if message is not None else None
-        if not name:
+        if not name or _normalize_distribution_name(name) in _EXCLUDED_DISTRIBUTIONS:
             continue
         distributions_by_name.setdefault(_normalize_distribution_name(name), distribution)
     return sorted(distributions_by_name.items(), key=lambda item: item[0])

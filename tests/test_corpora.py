@@ -696,3 +696,10 @@ def test_open_corpus_unknown_name_lists_choices():
     assert "'wikipedia'" in message
     for choice in ("local-mix", "pile", "FILE.jsonl"):
         assert choice in message
+
+
+def test_own_distribution_left_out():
+    corpus = build_local_mix(seed=0)
+    sources = [document.source for document in corpus.documents]
+    assert "metadata:concept-geometry" not in sources
+    assert not any(source.startswith("licence:concept-geometry/") for source in sources)

@@ -79,15 +79,21 @@ def _brain_statistics(directions: np.ndarray, chunks: ChunkFiring, budget, seed:
 
     batches = (chunks.firing[start : start + _FIRING_BATCH_CHUNKS] for start in range(0, len(chunks.firing), _FIRING_BATCH_CHUNKS))
     counts = count_cooccurrence(batches, n_features)
-    affinities = {measure: affinity(counts, measure) for measure in AFFINITY_MEASURES}
-    kept = affinities["phi"].kept
-    kept_directions = directions[kept]
 
+    # One affinity matrix at a time: at 16k features each takes about 1 GB.
     labels = {}
     connectivity = {}
+    undefined_pairs = {}
+    lobe_counts = tuple(sorted(set(cluster_counts) | {MATH_CODE_LOBES}))
     for measure in AFFINITY_MEASURES:
-        labels[measure], report = spectral_lobes(affinities[measure].matrix, cluster_counts, seed)
+        measured = affinity(counts, measure)
+        labels[measure], report = spectral_lobes(measured.matrix, lobe_counts, seed)
         connectivity[measure] = report.as_dict()
+        undefined_pairs[measure] = measured.undefined_pairs
+    kept, never_fire, always_fire = measured.kept, measured.never_fire, measured.always_fire
+    del measured
+
+    kept_directions = directions[kept]
     labels["geometry"], report = spectral_lobes(angular_similarity(kept_directions), cluster_counts, seed)
     connectivity["geometry"] = report.as_dict()
 
@@ -109,7 +115,7 @@ def _brain_statistics(directions: np.ndarray, chunks: ChunkFiring, budget, seed:
 
     measure_bootstrap = _bootstrap_mean_ami(labels, cluster_counts, budget.affinity_bootstrap_draws, rng)
 
-    phi_lobes = labels["phi"][MATH_CODE_LOBES] if MATH_CODE_LOBES in cluster_counts else spectral_lobes(affinities["phi"].matrix, (MATH_CODE_LOBES,), seed)[0][MATH_CODE_LOBES]
+    phi_lobes = labels["phi"][MATH_CODE_LOBES]
     winners = lobe_winners(chunks.firing[:, kept], phi_lobes, MATH_CODE_LOBES)
     coordinates = PCA(n_components=2, random_state=seed).fit_transform(kept_directions)
 
@@ -117,9 +123,9 @@ def _brain_statistics(directions: np.ndarray, chunks: ChunkFiring, budget, seed:
         "n_features": n_features,
         "n_chunks": counts.n_chunks,
         "n_kept_features": int(len(kept)),
-        "never_fire": affinities["phi"].never_fire,
-        "always_fire": affinities["phi"].always_fire,
-        "undefined_pairs": {measure: affinities[measure].undefined_pairs for measure in AFFINITY_MEASURES},
+        "never_fire": never_fire,
+        "always_fire": always_fire,
+        "undefined_pairs": undefined_pairs,
         "mean_features_firing_per_chunk": float(chunks.firing.sum(axis=1).mean()),
         "cluster_counts": list(cluster_counts),
         "connectivity": connectivity,
