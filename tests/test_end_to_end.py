@@ -62,7 +62,8 @@ def test_gaussian_null_fails_every_claim(tmp_path):
         assert claim["observed"]["value"] is not None
         assert claim["null"]["value"] is not None
         assert claim["message"] in result.stdout
-        assert "threshold" in claim["message"] or "null" in claim["message"] or "Gaussian" in claim["message"]
+        assert "threshold" in claim["message"].lower(), claim["id"]
+        assert "null" in claim["message"].lower() or "gaussian" in claim["message"].lower(), claim["id"]
 
 
 def test_same_seed_same_numbers(tmp_path):

@@ -161,7 +161,8 @@ def _basic_interval(estimate: float, draws: np.ndarray) -> list[float]:
 def _significance_rows(entries: dict, value_key: str) -> list[dict]:
     """Per k: observed value, null mean and SD, z, one-sided p and Holm-adjusted p."""
     rows = []
-    for k, entry in entries.items():
+    # JSON object keys come back as strings sorted as text ("16" before "2"), so order by number.
+    for k, entry in sorted(entries.items(), key=lambda item: int(item[0])):
         null = np.array(entry["null"])
         z = z_score(entry[value_key], null)
         rows.append({"k": int(k), value_key: entry[value_key], "null_mean": float(null.mean()), "null_sd": float(null.std(ddof=1)), "z": z, "p": one_sided_p_value(z)})
@@ -216,12 +217,12 @@ def measure_lobes_ami(statistics: dict) -> Measurement:
             "series": [
                 {
                     "label": measure,
-                    "k": [int(k) for k in statistics["alignment"][measure]],
-                    "value": [entry["ami"] for entry in statistics["alignment"][measure].values()],
+                    "k": [row["k"] for row in rows],
+                    "value": [statistics["alignment"][measure][str(row["k"])]["ami"] for row in rows],
                     "low": None,
                     "high": None,
                 }
-                for measure in statistics["alignment"]
+                for measure in AFFINITY_MEASURES
             ],
             "null_band": _null_band(rows, "ami"),
             "reference_line": 0.0,
@@ -249,7 +250,7 @@ def measure_lobes_predictable(statistics: dict) -> Measurement:
     total_warnings = sum(row["convergence_warnings"] for row in rows)
     message = (
         "balanced test accuracy of logistic regression from decoder rows to phi lobes per k: "
-        + "; ".join(f"k={row['k']}: {row['balanced_accuracy']:.3f} (random unit vectors {row['null_mean']:.3f} +/- {row['null_sd']:.3f}, z={row['z']:.1f}, Holm p={row['p_holm']:.2g})" for row in rows)
+        + "; ".join(f"k={row['k']}: {row['balanced_accuracy']:.3f} (null of random unit vectors {row['null_mean']:.3f} +/- {row['null_sd']:.3f}, z={row['z']:.1f}, Holm p={row['p_holm']:.2g})" for row in rows)
         + f". Threshold: Holm-adjusted p < {SIGNIFICANCE:.2f} at k in {list(coarse)}."
         + f" {total_warnings} of the logistic-regression fits did not converge in 1,000 iterations."
     )
@@ -305,7 +306,7 @@ def measure_phi_strongest(statistics: dict) -> Measurement:
         + ", ".join(f"{measure} {value:.4f}" for measure, value in observed.items())
         + ". phi minus each other measure with 95% basic bootstrap intervals over features: "
         + "; ".join(f"{row['measure']} {row['phi_minus_measure']:+.4f} [{row['low']:+.4f}, {row['high']:+.4f}]" for row in rows)
-        + ". Threshold: every lower bound above 0."
+        + ". Null: no difference between measures (0). Threshold: every lower bound above 0."
     )
     return Measurement(
         claim=claim,
@@ -347,7 +348,7 @@ def measure_math_code_lobe(statistics: dict) -> Measurement | None:
     fractions = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
     message = (
         f"{len(winners)} chunks, {n_lobes} phi lobes; chi-square of genre by winning lobe {float(chi_square):.1f}, p = {float(p_value):.2g} "
-        f"(threshold {MATH_CODE_CHI_SQUARE_ALPHA}); lobe {best} wins {code_rates[best]:.1%} of code and math chunks and {prose_rates[best]:.1%} of prose chunks "
+        f"(threshold {MATH_CODE_CHI_SQUARE_ALPHA}, null: genre independent of the winning lobe); lobe {best} wins {code_rates[best]:.1%} of code and math chunks and {prose_rates[best]:.1%} of prose chunks "
         f"(ratio {ratios[best]:.2f}, threshold {MATH_CODE_WIN_RATIO:g})."
     )
     rows = [{"genre": genre, "chunks": int(table[index].sum()), **{f"lobe_{lobe}_wins": float(fractions[index, lobe]) for lobe in range(n_lobes)}} for index, genre in enumerate(genre_names)]

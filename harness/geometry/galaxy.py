@@ -199,7 +199,8 @@ def measure_power_law(statistics: dict[int, dict]) -> Measurement:
         f"alpha over ranks 10-150 ranges {alphas.min():.3f}-{alphas.max():.3f} (median {np.median(alphas):.3f}) across {len(rows)} layers; "
         f"Gaussian clouds of the same shape give {np.median(pooled_null):.3f} {_format_interval(percentile_interval(pooled_null))}; "
         f"R^2 ranges {min(row['r_squared'] for row in rows):.3f}-{max(row['r_squared'] for row in rows):.3f}. "
-        + ("Every layer passes." if holds else f"Layers failing (R^2 < {POWER_LAW_MIN_R_SQUARED} or alpha not above the null's one-sided {CONFIDENCE:.0%} bound): {failing}.")
+        + f"Threshold: at every layer R^2 >= {POWER_LAW_MIN_R_SQUARED} and alpha above the null's one-sided {CONFIDENCE:.0%} bound. "
+        + ("Every layer passes." if holds else f"Layers failing: {failing}.")
     )
 
     layers = _layers(statistics)
