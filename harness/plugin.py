@@ -85,6 +85,8 @@ def pytest_configure(config: pytest.Config) -> None:
         spec = find_subject(config.getoption("--model"), config.getoption("--subjects"))
         budget = get_budget(config.getoption("--budget"))
         layers = select_layers(spec, config.getoption("--layers"), budget)
+        if config.getoption("--seed") < 0:
+            raise HarnessError(f"--seed {config.getoption('--seed')} is invalid; give a non-negative integer")
         device = "cpu" if spec.kind != "trained-saes" else _resolve_device(config.getoption("--device"))
     except HarnessError as error:
         raise pytest.UsageError(str(error)) from None
