@@ -86,7 +86,7 @@ def make_token_windows(corpus: Corpus, tokenizer, bos_token_id: int, context_tok
     if not windows:
         raise CorpusError(f"corpus {corpus.name!r} yields no window of at least {MIN_WINDOW_TOKENS} tokens; add longer documents")
     if collected < max_text_tokens:
-        logger.warning("corpus %s holds only %d of the %d tokens the budget asks for", corpus.name, collected, max_text_tokens)
+        logger.warning("corpus %s contains only %d of the %d tokens the budget requests", corpus.name, collected, max_text_tokens)
 
     token_ids = torch.full((len(windows), context_tokens), bos_token_id, dtype=torch.long)
     lengths = torch.tensor([len(window) for window in windows], dtype=torch.long)

@@ -10,4 +10,4 @@ class SubjectError(HarnessError):
 
 
 class SAEFileError(HarnessError):
-    """An SAE file that is corrupt, mismatched with its model, or holds NaN weights."""
+    """An SAE file that is corrupt, mismatched with its model, or contains NaN weights."""

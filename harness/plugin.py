@@ -106,13 +106,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def claim_run(request: pytest.FixtureRequest) -> ClaimRun:
-    """The session's settings and collected verdicts."""
+    """Return the session's settings and collected verdicts."""
     return request.config.stash[RUN_KEY]
 
 
 @pytest.fixture(scope="session")
 def subject(claim_run: ClaimRun):
-    """The subject named by --model, built once per session."""
+    """Build the subject named by --model, once per session."""
     return claim_run.open_subject()
 
 
@@ -151,7 +151,7 @@ def middle_layer(layers: tuple[int, ...], n_layers: int) -> int:
 
 @pytest.fixture(scope="session")
 def brain_statistics(claim_run: ClaimRun, subject) -> dict:
-    """The brain-scale statistics at the analysed layer nearest the middle (cached on disk)."""
+    """Measure the brain-scale statistics at the analysed layer nearest the middle, cached on disk."""
     from harness.geometry.brain import BRAIN_BUDGET_FIELDS, BRAIN_STAGE_VERSION, brain_statistics as measure_brain
 
     settings = claim_run.settings

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from harness.activations import ChunkFiring
 from harness.corpora import CODE_AND_MATH_GENRES
 from harness.geometry.cooccurrence import AFFINITY_MEASURES, affinity, count_cooccurrence
+from harness.geometry.galaxy import basic_bootstrap_interval
 from harness.geometry.lobes import (
     ami_against_permutations,
     angular_similarity,
@@ -151,11 +152,6 @@ def _bootstrap_mean_ami(labels: dict, cluster_counts: tuple[int, ...], n_draws: 
         for measure in AFFINITY_MEASURES
     }
     return {"observed": observed, "draws": draws, "n_features": int(len(shared))}
-
-
-def _basic_interval(estimate: float, draws: np.ndarray) -> list[float]:
-    low, high = np.quantile(draws, [SIGNIFICANCE / 2, 1 - SIGNIFICANCE / 2])
-    return [float(2 * estimate - high), float(2 * estimate - low)]
 
 
 def _significance_rows(entries: dict, value_key: str) -> list[dict]:
@@ -296,7 +292,7 @@ def measure_phi_strongest(statistics: dict) -> Measurement:
         if measure == "phi":
             continue
         difference = observed["phi"] - observed[measure]
-        interval = _basic_interval(difference, phi_draws - np.array(bootstrap["draws"][measure]))
+        interval = basic_bootstrap_interval(difference, phi_draws - np.array(bootstrap["draws"][measure]))
         rows.append({"measure": measure, "mean_ami": observed[measure], "phi_minus_measure": difference, "low": interval[0], "high": interval[1], "resolved": interval[0] > 0 or interval[1] < 0})
 
     holds = all(row["low"] > 0 for row in rows)
