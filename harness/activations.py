@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 MAX_DOCUMENT_TOKENS = 1024
 MIN_WINDOW_TOKENS = 16
 FORWARD_BATCH_SIZE = 8
+WORD_BATCH_SIZE = 64
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
@@ -233,3 +234,65 @@ def collect_chunk_firing(
                 progress.update(len(text_ids))
 
     return ChunkFiring(firing=np.concatenate(firing_rows), genres=tuple(genres), documents=np.array(chunk_documents))
+
+
+@dataclass(frozen=True)
+class WordRepresentations:
+    """Each word run alone after its BOS: the residual stream at its last token.
+
+    Attributes
+    ----------
+    words : tuple[str, ...]
+        The words, in the order of the rows of every vector array.
+    vectors : dict[int, numpy.ndarray]
+        Per layer, (n_words, d_model) float64 block outputs at the last token.
+    last_tokens : tuple[str, ...]
+        The text of each word's last token, whose length in characters the
+        length-distractor test compares.
+    """
+
+    words: tuple[str, ...]
+    vectors: dict[int, np.ndarray]
+    last_tokens: tuple[str, ...]
+
+    def rows(self, words) -> np.ndarray:
+        """Return the row index of each given word."""
+        index = {word: row for row, word in enumerate(self.words)}
+        return np.array([index[word] for word in words], dtype=int)
+
+
+@torch.inference_mode()
+def collect_word_representations(loaded: LoadedModel, words: tuple[str, ...], layers: tuple[int, ...]) -> WordRepresentations:
+    """Run every word alone, BOS first, and keep each layer's output at its last token.
+
+    Words are batched by token count, so that no batch needs padding and no
+    word's representation can depend on another's.
+
+    Raises
+    ------
+    CorpusError
+        If a word tokenises to nothing.
+    """
+    token_ids = [loaded.tokenizer(word, add_special_tokens=False)["input_ids"] for word in words]
+    for word, ids in zip(words, token_ids):
+        if not ids:
+            raise CorpusError(f"the word {word!r} tokenises to no tokens; remove it from its relation file")
+
+    d_model = loaded.model.config.hidden_size
+    vectors = {layer: np.empty((len(words), d_model), dtype=np.float64) for layer in layers}
+    rows_by_length: dict[int, list[int]] = {}
+    for row, ids in enumerate(token_ids):
+        rows_by_length.setdefault(len(ids), []).append(row)
+
+    with BlockOutputRecorder(loaded.model, layers) as recorder, tqdm(total=len(words), desc="forward passes (words)", unit="word") as progress:
+        for rows in rows_by_length.values():
+            for start in range(0, len(rows), WORD_BATCH_SIZE):
+                batch = rows[start : start + WORD_BATCH_SIZE]
+                inputs = torch.tensor([[loaded.bos_token_id, *token_ids[row]] for row in batch], dtype=torch.long, device=loaded.device)
+                loaded.model(input_ids=inputs)
+                for layer in layers:
+                    vectors[layer][batch] = recorder.outputs[layer][:, -1, :].float().cpu().numpy()
+                progress.update(len(batch))
+
+    last_tokens = tuple(loaded.tokenizer.decode([ids[-1]]).strip() for ids in token_ids)
+    return WordRepresentations(words=tuple(words), vectors=vectors, last_tokens=last_tokens)

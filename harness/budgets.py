@@ -59,6 +59,9 @@ class Budget:
         Random unit-vector feature sets behind each predictability null.
     affinity_bootstrap_draws : int
         Feature resamples behind the comparison of affinity measures.
+    atom_split_draws : int
+        Stratified training/held-out splits of the word pairs behind the
+        atom scale's LDA and parallelogram ranges.
     """
 
     name: str
@@ -79,6 +82,7 @@ class Budget:
     permutation_draws: int
     random_feature_draws: int
     affinity_bootstrap_draws: int
+    atom_split_draws: int
 
     def as_dict(self) -> dict:
         """Return the fields as a plain dict, for cache keys and the report."""
@@ -105,6 +109,7 @@ BUDGETS: dict[str, Budget] = {
         permutation_draws=30,
         random_feature_draws=20,
         affinity_bootstrap_draws=50,
+        atom_split_draws=10,
     ),
     "standard": Budget(
         name="standard",
@@ -125,6 +130,7 @@ BUDGETS: dict[str, Budget] = {
         permutation_draws=100,
         random_feature_draws=100,
         affinity_bootstrap_draws=200,
+        atom_split_draws=40,
     ),
     "paper": Budget(
         name="paper",
@@ -145,6 +151,7 @@ BUDGETS: dict[str, Budget] = {
         permutation_draws=100,
         random_feature_draws=100,
         affinity_bootstrap_draws=200,
+        atom_split_draws=100,
     ),
 }
 

@@ -58,6 +58,29 @@ class CorruptEntry(Exception):
     """A cache entry whose files do not match its manifest."""
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_abandoned_partials(stage_folder: Path) -> None:
+    """Delete temporary build folders whose process is gone (killed before it could clean up).
+
+    A build folder is named `.partial-<entry>-<pid>-<random>`; one whose pid
+    no longer runs on this machine can never be completed.
+    """
+    for folder in stage_folder.glob(".partial-*"):
+        parts = folder.name.split("-")
+        if len(parts) >= 4 and parts[2].isdigit() and not _process_alive(int(parts[2])):
+            logger.info("removing %s, left by a build that was killed", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 class Cache:
     """A folder of entries, each addressed by (stage, inputs).
 
@@ -73,6 +96,17 @@ class Cache:
     def entry_path(self, stage: str, inputs: dict) -> Path:
         """Return where the entry of (stage, inputs) lives, whether or not it exists."""
         return self.root / stage / cache_key(stage, inputs)[:32]
+
+    def lookup(self, stage: str, inputs: dict) -> Path | None:
+        """Return the folder of a complete, verified entry, or None when there is none; never builds."""
+        final = self.entry_path(stage, inputs)
+        if not final.exists():
+            return None
+        try:
+            self._verify(final)
+        except CorruptEntry:
+            return None
+        return final
 
     def fetch(self, stage: str, inputs: dict, build: Callable[[Path], None]) -> Path:
         """Return the folder of a complete entry, building it first when it is missing or corrupt.
@@ -98,7 +132,8 @@ class Cache:
                 shutil.rmtree(final, ignore_errors=True)
 
         final.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f".partial-{final.name}-", dir=final.parent))
+        _remove_abandoned_partials(final.parent)
+        partial = Path(tempfile.mkdtemp(prefix=f".partial-{final.name}-{os.getpid()}-", dir=final.parent))
         try:
             build(partial)
             self._write_manifest(partial, stage, inputs)

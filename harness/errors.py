@@ -11,3 +11,7 @@ class SubjectError(HarnessError):
 
 class SAEFileError(HarnessError):
     """An SAE file that is corrupt, mismatched with its model, or contains NaN weights."""
+
+
+class RelationFileError(HarnessError):
+    """A relation word-pair file that is missing, malformed or repeats a word."""

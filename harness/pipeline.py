@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.activations import ChunkFiring, collect_block_outputs, collect_chunk_firing, make_token_windows
+from harness.activations import ChunkFiring, WordRepresentations, collect_block_outputs, collect_chunk_firing, collect_word_representations, make_token_windows
 from harness.cache import write_json
 from harness.corpora import Corpus, open_corpus, split_corpus
+from harness.relations import RelationSet
 from harness.saes import SAETrainingConfig, load_sae, save_sae, score_sae, train_topk_sae
 from harness.subjects import RunSettings, SubjectSpec
 
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 ACTIVATIONS_STAGE_VERSION = 1
 SAE_STAGE_VERSION = 1
 CHUNK_FIRING_STAGE_VERSION = 2
+WORD_REPRESENTATIONS_STAGE_VERSION = 1
 
 CORPUS_SPLITS = {"sae-train": 0.8, "analysis": 0.2}
 
@@ -204,6 +206,35 @@ class TrainedSAESubject:
             documents=np.load(folder / "documents.npy"),
         )
 
+    def word_data_key(self, relations: RelationSet) -> dict:
+        """Return what identifies the word representations: model, word pairs and layers."""
+        return {
+            "version": WORD_REPRESENTATIONS_STAGE_VERSION,
+            "model": self.model_identity,
+            "relations": relations.digest(),
+            "layers": list(self.spec.word_layers),
+        }
+
+    def word_representations(self, relations: RelationSet) -> WordRepresentations:
+        """Return every relation word's residual stream at its last token, at the subject's word layers."""
+        layers = self.spec.word_layers
+        inputs = self.word_data_key(relations)
+
+        def build(folder: Path) -> None:
+            with self._timed("word representations"):
+                represented = collect_word_representations(self._model(), relations.words, layers)
+            for layer, vectors in represented.vectors.items():
+                np.save(folder / f"layer_{layer}.npy", vectors)
+            write_json(folder / "words.json", {"words": list(represented.words), "last_tokens": list(represented.last_tokens)})
+
+        folder = self.settings.cache.fetch("word-representations", inputs, build)
+        listed = json.loads((folder / "words.json").read_text())
+        return WordRepresentations(
+            words=tuple(listed["words"]),
+            vectors={layer: np.load(folder / f"layer_{layer}.npy") for layer in layers},
+            last_tokens=tuple(listed["last_tokens"]),
+        )
+
     def activation_point_cloud(self, layer: int) -> np.ndarray:
         """Return the layer's raw activations on the analysis split (float64)."""
         return self.activations("analysis")[layer].astype(np.float64)
@@ -213,5 +244,17 @@ class TrainedSAESubject:
         return {"subject": self.spec.name, "sae": self._sae_inputs(layer)}
 
     def sae_quality(self) -> list[dict]:
-        """Return the held-out quality of every analysed layer's SAE."""
-        return [self._sae(layer)[1] for layer in self.settings.layers]
+        """Return the held-out quality of every analysed layer's SAE that exists, without training any.
+
+        A run of the atom scale alone needs no SAE, so its report lists only
+        SAEs already in the cache.
+        """
+        rows = []
+        for layer in self.settings.layers:
+            if layer in self._saes:
+                rows.append(self._saes[layer][1])
+                continue
+            folder = self.settings.cache.lookup("sae", self._sae_inputs(layer))
+            if folder is not None:
+                rows.append(json.loads((folder / "quality.json").read_text()))
+        return rows

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from harness.budgets import BUDGETS, get_budget
 from harness.cache import Cache, default_cache_dir, write_json
 from harness.errors import HarnessError
+from harness.relations import load_relations
 from harness.subjects import RunSettings, SubjectSpec, find_subject, open_subject, select_layers
 from harness.verdicts import CLAIMS, DOES_NOT_HOLD, ERROR, HOLDS, NOT_EVALUABLE, VERDICTS, Measurement
 
@@ -65,6 +66,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seed", default=0, type=int, help="seed of every random choice; same seed, same numbers (default: 0)")
     group.addoption("--subjects", default=None, type=Path, help="TOML file of extra subject definitions")
     group.addoption("--corpus", default=None, help="text to run the model on: local-mix, pile, or a JSONL file with 'text' and 'genre' fields (default: the subject's corpus)")
+    group.addoption("--relations", default=None, type=Path, help="folder of '<relation>.tsv' word-pair files for the atom scale (default: the built-in relations)")
     group.addoption("--cache-dir", default=None, type=Path, help="cache folder (default: $CONCEPT_GEOMETRY_CACHE or ~/.cache/concept-geometry)")
     group.addoption("--report-dir", default=None, type=Path, help="folder under which each run's report folder is written (default: reports/ in the project)")
 
@@ -88,6 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("--seed") < 0:
             raise HarnessError(f"--seed {config.getoption('--seed')} is invalid; give a non-negative integer")
         device = "cpu" if spec.kind != "trained-saes" else _resolve_device(config.getoption("--device"))
+        if config.getoption("--relations") is not None:
+            load_relations(config.getoption("--relations"))
     except HarnessError as error:
         raise pytest.UsageError(str(error)) from None
 
@@ -99,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
         device=device,
         cache=Cache(cache_dir),
         corpus=config.getoption("--corpus"),
+        relations=config.getoption("--relations"),
     )
     command = "pytest " + " ".join(config.invocation_params.args)
     config.stash[RUN_KEY] = ClaimRun(spec, settings, command)
@@ -125,12 +130,7 @@ def galaxy_statistics(claim_run: ClaimRun, subject) -> dict[int, dict]:
     statistics = {}
     start = time.perf_counter()
     for layer in tqdm(settings.layers, desc="galaxy statistics", unit="layer"):
-        inputs = {
-            "version": GALAXY_STAGE_VERSION,
-            "data": subject.data_key(layer),
-            "budget": {field: getattr(settings.budget, field) for field in GALAXY_BUDGET_FIELDS},
-            "seed": settings.seed,
-        }
+        inputs = _statistics_inputs(GALAXY_STAGE_VERSION, subject.data_key(layer), GALAXY_BUDGET_FIELDS, settings)
 
         def build(folder: Path, layer: int = layer) -> None:
             rng = np.random.default_rng([settings.seed, layer, 7])
@@ -149,6 +149,28 @@ def middle_layer(layers: tuple[int, ...], n_layers: int) -> int:
     return min(layers, key=lambda layer: (abs(layer - middle), layer))
 
 
+def _statistics_inputs(version: int, data: dict, budget_fields: tuple[str, ...], settings: RunSettings) -> dict:
+    """Return the cache key of a scale's statistics: code version, data identity, budget fields and seed."""
+    return {
+        "version": version,
+        "data": data,
+        "budget": {field: getattr(settings.budget, field) for field in budget_fields},
+        "seed": settings.seed,
+    }
+
+
+def _cached_statistics(claim_run: ClaimRun, stage: str, inputs: dict, measure, timing_label: str) -> dict:
+    """Return a scale's statistics from the cache, measuring them with `measure()` on a miss."""
+    start = time.perf_counter()
+
+    def build(folder: Path) -> None:
+        write_json(folder / "statistics.json", measure())
+
+    folder = claim_run.settings.cache.fetch(stage, inputs, build)
+    claim_run.timings[timing_label] = time.perf_counter() - start
+    return json.loads((folder / "statistics.json").read_text())
+
+
 @pytest.fixture(scope="session")
 def brain_statistics(claim_run: ClaimRun, subject) -> dict:
     """Measure the brain-scale statistics at the analysed layer nearest the middle, cached on disk."""
@@ -156,22 +178,31 @@ def brain_statistics(claim_run: ClaimRun, subject) -> dict:
 
     settings = claim_run.settings
     layer = middle_layer(settings.layers, claim_run.spec.n_layers)
-    inputs = {
-        "version": BRAIN_STAGE_VERSION,
-        "data": subject.data_key(layer),
-        "budget": {field: getattr(settings.budget, field) for field in BRAIN_BUDGET_FIELDS},
-        "seed": settings.seed,
-    }
-    start = time.perf_counter()
 
-    def build(folder: Path) -> None:
+    def measure() -> dict:
         logger.info("measuring brain-scale statistics at layer %d", layer)
         values = measure_brain(subject.decoder_directions(layer), subject.chunk_firing(layer), settings.budget, settings.seed)
-        write_json(folder / "statistics.json", {"layer": layer, **values})
+        return {"layer": layer, **values}
 
-    folder = settings.cache.fetch("brain", inputs, build)
-    claim_run.timings["brain statistics (including chunk firing on a cache miss)"] = time.perf_counter() - start
-    return json.loads((folder / "statistics.json").read_text())
+    inputs = _statistics_inputs(BRAIN_STAGE_VERSION, subject.data_key(layer), BRAIN_BUDGET_FIELDS, settings)
+    return _cached_statistics(claim_run, "brain", inputs, measure, "brain statistics (including chunk firing on a cache miss)")
+
+
+@pytest.fixture(scope="session")
+def atom_statistics(claim_run: ClaimRun, subject) -> dict:
+    """Measure the atom-scale statistics at the subject's word layers, cached on disk."""
+    from harness.geometry.atom import ATOM_BUDGET_FIELDS, ATOM_STAGE_VERSION, atom_statistics as measure_atom
+
+    settings = claim_run.settings
+    relations = load_relations(settings.relations)
+    layers = claim_run.spec.word_layers
+
+    def measure() -> dict:
+        logger.info("measuring atom-scale statistics at layers %s on %d word pairs", ", ".join(map(str, layers)), len(relations.pairs))
+        return measure_atom(relations, subject.word_representations(relations), layers, settings.budget, settings.seed)
+
+    inputs = _statistics_inputs(ATOM_STAGE_VERSION, subject.word_data_key(relations), ATOM_BUDGET_FIELDS, settings)
+    return _cached_statistics(claim_run, "atom", inputs, measure, "atom statistics (including word representations on a cache miss)")
 
 
 @pytest.fixture

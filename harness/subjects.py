@@ -40,7 +40,7 @@ _REQUIRED_FIELDS = {
     "corpus": str,
     "firing_threshold": (int, float),
 }
-_OPTIONAL_FIELDS = {"model": dict}
+_OPTIONAL_FIELDS = {"model": dict, "atom_layers": list}
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,17 @@ class SubjectSpec:
     corpus: str
     firing_threshold: float
     model: dict = field(default_factory=dict)
+    atom_layers: tuple[int, ...] = ()
     defined_in: str = ""
+
+    @property
+    def word_layers(self) -> tuple[int, ...]:
+        """Layers at which the atom scale reads word representations.
+
+        The subject's `atom_layers` when given (the paper used 0 and 12 of
+        Gemma-2-2b), otherwise the first block and the middle block.
+        """
+        return self.atom_layers or tuple(sorted({0, (self.n_layers - 1) // 2}))
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ class RunSettings:
     device: str
     cache: Cache
     corpus: str | None = None
+    relations: Path | None = None
 
 
 class Subject(Protocol):
@@ -111,6 +122,10 @@ def _parse_spec(name: str, table: dict, source: str) -> SubjectSpec:
         raise SubjectError(f"subject {name!r} in {source} has the unknown kind {table['kind']!r}; known kinds: {', '.join(SUBJECT_KINDS)}")
     if table["n_layers"] < 1 or table["d_model"] < 1:
         raise SubjectError(f"subject {name!r} in {source}: n_layers and d_model must be positive")
+    atom_layers = table.get("atom_layers", [])
+    for layer in atom_layers:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < table["n_layers"]:
+            raise SubjectError(f"subject {name!r} in {source}: atom_layers entry {layer!r} is not a block index from 0 to {table['n_layers'] - 1}")
 
     return SubjectSpec(
         name=name,
@@ -121,6 +136,7 @@ def _parse_spec(name: str, table: dict, source: str) -> SubjectSpec:
         corpus=table["corpus"],
         firing_threshold=float(table["firing_threshold"]),
         model=dict(table.get("model", {})),
+        atom_layers=tuple(sorted(set(atom_layers))),
         defined_in=source,
     )
 

@@ -1,6 +1,9 @@
 """The content-addressed cache: keys, atomic entries and corrupt-entry recovery."""
 
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -90,3 +93,26 @@ def test_missing_manifest_is_rebuilt(tmp_path):
     rebuilt = cache.fetch("stage", {"x": 1}, write_file("value.txt", "abc"))
 
     assert (rebuilt / "manifest.json").is_file()
+
+
+def test_build_folder_of_a_killed_process_is_removed(tmp_path):
+    cache = Cache(tmp_path)
+    cache.fetch("stage", {"a": 1}, lambda folder: (folder / "x.txt").write_text("x"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    abandoned = tmp_path / "stage" / f".partial-{'0' * 32}-{dead.stdout.strip()}-abcd1234"
+    running = tmp_path / "stage" / f".partial-{'1' * 32}-{os.getpid()}-abcd1234"
+    abandoned.mkdir()
+    running.mkdir()
+
+    cache.fetch("stage", {"a": 2}, lambda folder: (folder / "x.txt").write_text("y"))
+
+    assert not abandoned.exists()
+    assert running.exists()
+
+
+def test_lookup_never_builds(tmp_path):
+    cache = Cache(tmp_path)
+
+    assert cache.lookup("stage", {"a": 1}) is None
+    folder = cache.fetch("stage", {"a": 1}, lambda folder: (folder / "x.txt").write_text("x"))
+    assert cache.lookup("stage", {"a": 1}) == folder

@@ -6,12 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GALAXY_CLAIMS = {"galaxy.power-law", "galaxy.slope-peaks-mid", "galaxy.sae-steeper", "galaxy.entropy-dip"}
 BRAIN_CLAIMS = {"brain.lobes-ami", "brain.lobes-predictable", "brain.phi-strongest", "brain.math-code-lobe"}
-ALL_CLAIMS = GALAXY_CLAIMS | BRAIN_CLAIMS
+ATOM_CLAIMS = {"atom.relation-clusters", "atom.lda-sharpens", "atom.length-distractor", "atom.parallelograms"}
+ALL_CLAIMS = GALAXY_CLAIMS | BRAIN_CLAIMS | ATOM_CLAIMS
 
 
 def run_claims(*options: str, cache_dir: Path, report_dir: Path, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -50,6 +49,20 @@ def test_layer_out_of_range_one_line_error(tmp_path):
     assert result.returncode != 0
     assert len(error_lines) == 1, result.stderr
     assert "valid layers are 0 to 29" in error_lines[0]
+
+
+def test_malformed_relation_file_one_line_error(tmp_path):
+    relations = tmp_path / "relations"
+    relations.mkdir()
+    (relations / "colour-fruit.tsv").write_text("# source: general knowledge\nred\tcherry\nyellow banana\n")
+
+    result = run_claims("--model", "gaussian-null", "--relations", str(relations), cache_dir=tmp_path / "cache", report_dir=tmp_path / "reports")
+    error_lines = [line for line in result.stderr.splitlines() if line.strip()]
+
+    assert result.returncode != 0
+    assert len(error_lines) == 1, result.stderr
+    assert "colour-fruit.tsv, line 3" in error_lines[0]
+    assert not (tmp_path / "reports").exists()
 
 
 def test_gaussian_null_fails_every_claim(tmp_path):

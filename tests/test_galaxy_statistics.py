@@ -5,7 +5,8 @@ import pytest
 
 from harness.budgets import get_budget
 from harness.geometry.entropy import gaussian_entropy, gaussian_like, knn_entropy, subsample_clustering
-from harness.geometry.galaxy import basic_bootstrap_interval, depth_thirds, layer_statistics, measure_power_law
+from harness.stats import basic_bootstrap_interval
+from harness.geometry.galaxy import depth_thirds, layer_statistics, measure_power_law
 from harness.geometry.spectra import check_rank_range, covariance_spectrum, fit_power_law, power_law_exponent
 from harness.verdicts import MeasurementError
 

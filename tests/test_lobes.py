@@ -3,16 +3,15 @@
 import numpy as np
 import pytest
 
+from harness.stats import holm_adjusted, z_score
 from harness.geometry.lobes import (
     OUTSIDE_LARGEST_COMPONENT,
     ami_against_permutations,
     angular_similarity,
     graph_connectivity,
-    holm_adjusted,
     lobe_winners,
     predictability_against_random_features,
     spectral_lobes,
-    z_score,
 )
 
 

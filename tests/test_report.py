@@ -604,3 +604,38 @@ def test_report_with_new_kinds_is_self_contained(results_with_new_kinds, tmp_pat
         assert reference in ids
     assert set(re.findall(r"https?://[^\"'\s<>)]*", page)) <= ALLOWED_URLS
     assert plt.get_fignums() == []
+
+
+def test_x_profile_draws_integer_ticks_and_null_band(recwarn):
+    spec = {
+        "kind": "x-profile",
+        "title": "Held-out silhouette against components",
+        "x_label": "components",
+        "series": [{"label": "LDA", "x": [1, 2, 3], "value": [0.1, 0.3, 0.4], "low": [0.0, 0.2, 0.3], "high": [0.2, 0.4, 0.5]}],
+        "null_band": {"label": "permuted labels", "x": [1, 2, 3], "low": [-0.1, -0.1, -0.1], "high": [0.0, 0.0, 0.0]},
+        "reference_line": 0.0,
+    }
+
+    fragment = render_figure(spec, id_prefix="x-")
+
+    assert fragment.startswith('<figure class="plot">')
+    for text in ("permuted labels", "components", ">3<"):
+        assert text in fragment
+    assert [str(warning.message) for warning in recwarn] == []
+
+
+def test_scatter_with_fit_line_lists_it_in_the_legend():
+    spec = {**_scatter_spec(20, n_groups=1), "line": {"x": [-2.0, 2.0], "y": [-1.0, 1.0], "label": "least-squares fit"}}
+
+    fragment = render_figure(spec, id_prefix="line-")
+
+    assert fragment.startswith('<figure class="plot">')
+    assert "least-squares fit" in fragment
+
+
+def test_scatter_with_malformed_line_renders_note():
+    spec = {**_scatter_spec(20, n_groups=1), "line": {"x": [0.0, 1.0], "y": [0.0]}}
+
+    fragment = render_figure(spec, id_prefix="line-")
+
+    assert fragment.startswith('<p class="figure-note">')

@@ -20,18 +20,15 @@ from threadpoolctl import threadpool_limits
 from harness.activations import ChunkFiring
 from harness.corpora import CODE_AND_MATH_GENRES
 from harness.geometry.cooccurrence import AFFINITY_MEASURES, affinity, count_cooccurrence
-from harness.geometry.galaxy import basic_bootstrap_interval
 from harness.geometry.lobes import (
     ami_against_permutations,
     angular_similarity,
-    holm_adjusted,
     lobe_winners,
-    one_sided_p_value,
     predictability_against_random_features,
     shared_features,
     spectral_lobes,
-    z_score,
 )
+from harness.stats import basic_bootstrap_interval, holm_adjusted, one_sided_p_value, z_score
 from harness.verdicts import CLAIMS, CONFIDENCE, Measurement, MeasurementError
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy import stats
 
 from harness.geometry.entropy import subsample_clustering
 from harness.geometry.spectra import (
@@ -23,6 +22,7 @@ from harness.geometry.spectra import (
     gaussian_null_exponents,
     unit_rows,
 )
+from harness.stats import basic_bootstrap_interval, null_upper_bound, percentile_interval
 from harness.verdicts import (
     CLAIMS,
     CONFIDENCE,
@@ -38,36 +38,12 @@ logger = logging.getLogger(__name__)
 GALAXY_STAGE_VERSION = 1
 # The budget fields the per-layer statistics depend on; only these key their cache entries.
 GALAXY_BUDGET_FIELDS = ("spectrum_bootstrap_draws", "gaussian_null_draws", "entropy_resamples", "entropy_max_points", "entropy_dimensions")
-_LOWER_QUANTILE = (1 - CONFIDENCE) / 2
-_UPPER_QUANTILE = 1 - _LOWER_QUANTILE
 
 
-def percentile_interval(draws: np.ndarray) -> list[float]:
-    """Return the central `CONFIDENCE` percentile interval of resampled values."""
-    return [float(np.quantile(draws, _LOWER_QUANTILE)), float(np.quantile(draws, _UPPER_QUANTILE))]
 
 
-def basic_bootstrap_interval(estimate: float, draws: np.ndarray) -> list[float]:
-    """Return the basic (reverse-percentile) bootstrap interval, 2 * estimate - quantiles.
-
-    Resampling rows with replacement duplicates points, which by itself
-    steepens a covariance spectrum: on an isotropic Gaussian cloud the
-    bootstrap exponents sit well above the cloud's own exponent. The basic
-    interval corrects that first-order bias, where the percentile interval
-    would carry it into the verdicts.
-    """
-    low, high = percentile_interval(draws)
-    return [2 * estimate - high, 2 * estimate - low]
 
 
-def null_upper_bound(null_draws: np.ndarray) -> float:
-    """Return the upper one-sided `CONFIDENCE` bound of a null, from its mean and spread.
-
-    A normal approximation, because a 95th percentile read from 20 to 100
-    draws is itself noisy.
-    """
-    z_value = stats.norm.ppf(CONFIDENCE)
-    return float(np.mean(null_draws) + z_value * np.std(null_draws, ddof=1))
 
 
 def layer_statistics(directions: np.ndarray, activations: np.ndarray, budget, rng: np.random.Generator) -> dict:

@@ -18,7 +18,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -106,29 +105,10 @@ def shared_features(*labelings: np.ndarray) -> np.ndarray:
     return np.flatnonzero(valid)
 
 
-def z_score(observed: float, null_draws: np.ndarray) -> float:
-    """Return (observed - null mean) / null SD; infinite when the null does not vary."""
-    spread = float(np.std(null_draws, ddof=1))
-    difference = observed - float(np.mean(null_draws))
-    if spread == 0:
-        return float(np.sign(difference) * np.inf) if difference else 0.0
-    return difference / spread
 
 
-def one_sided_p_value(z: float) -> float:
-    """Return the upper-tail normal p-value of a z-score."""
-    return float(stats.norm.sf(z))
 
 
-def holm_adjusted(p_values: list[float]) -> list[float]:
-    """Return Holm-Bonferroni adjusted p-values, in the input order."""
-    order = np.argsort(p_values)
-    adjusted = np.empty(len(p_values))
-    running_max = 0.0
-    for rank, index in enumerate(order):
-        running_max = max(running_max, (len(p_values) - rank) * p_values[index])
-        adjusted[index] = min(running_max, 1.0)
-    return adjusted.tolist()
 
 
 def ami_against_permutations(labels_a: np.ndarray, labels_b: np.ndarray, n_draws: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:

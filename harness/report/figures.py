@@ -1,10 +1,11 @@
 """Inline SVG figures for the HTML report, drawn with matplotlib from figure specs in the results.
 
 A claim's ``figures`` list contains plain dicts (specs) so that results.json stays the single
-record of a run. Five kinds are drawn: ``loglog-spectra`` (eigenvalue spectra against rank),
+record of a run. Six kinds are drawn: ``loglog-spectra`` (eigenvalue spectra against rank),
 ``layer-profile`` (a statistic against layer index), ``k-profile`` (a statistic against the
-number of clusters k), ``scatter`` (2-D points coloured by group) and ``heatmap`` (a labelled
-matrix). Any other kind, or a spec that cannot be drawn, becomes a short HTML note so that
+number of clusters k), ``x-profile`` (a statistic against any other count, such as the number
+of LDA components), ``scatter`` (2-D points coloured by group, with an optional fitted line)
+and ``heatmap`` (a labelled matrix). Any other kind, or a spec that cannot be drawn, becomes a short HTML note so that
 one bad figure never stops the report.
 """
 
@@ -287,6 +288,16 @@ def plot_layer_profile(spec: Mapping) -> Figure:
     return figure
 
 
+def plot_x_profile(spec: Mapping) -> Figure:
+    """Plot one or more statistics against a count on a linear axis, such as the number of LDA components.
+
+    The keys mean what they mean for ``layer-profile``, with ``x`` in place of ``layer``.
+    """
+    figure, axes, _ = _plot_profile(spec, x_key="x", default_x_label="x")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return figure
+
+
 def plot_k_profile(spec: Mapping) -> Figure:
     """Plot one or more statistics against the number of clusters k on a log2 axis.
 
@@ -402,7 +413,8 @@ def plot_scatter(spec: Mapping) -> Figure:
     """Plot 2-D points coloured by group, such as feature positions coloured by lobe.
 
     ``points`` contains parallel ``x``, ``y`` and ``group`` lists, and ``group`` indexes
-    ``group_labels``. The points are one rasterized collection, so the SVG contains a single
+    ``group_labels``. An optional ``line`` (``x``, ``y`` and ``label``) is drawn over the
+    points, such as a least-squares fit. The points are one rasterized collection, so the SVG contains a single
     PNG image instead of one vector marker per point. They are drawn in a fixed shuffled
     order so that no group is hidden under the groups drawn after it.
     """
@@ -446,6 +458,13 @@ def plot_scatter(spec: Mapping) -> Figure:
         Line2D([], [], linestyle="none", marker="o", markersize=5, markeredgewidth=0, color=colour, label=str(label))
         for colour, label in zip(colours, group_labels)
     ]
+    line = spec.get("line")
+    if line is not None:
+        if not isinstance(line, Mapping):
+            raise ValueError("line must be a dict with x, y and label")
+        line_x, line_y = _paired(line.get("x"), line.get("y"), "x", "y", "line")
+        (drawn,) = axes.plot(line_x, line_y, color="0.15", linewidth=1.5, label=str(line.get("label") or "fit"))
+        handles.append(drawn)
     if handles:
         _add_legend_right_of_axes(axes, handles, ncols=-(-len(handles) // MAX_LEGEND_ROWS), handletextpad=0.2)
     return figure
@@ -544,6 +563,7 @@ _PLOTTERS: dict[str, Callable[[Mapping], Figure]] = {
     "loglog-spectra": plot_loglog_spectra,
     "layer-profile": plot_layer_profile,
     "k-profile": plot_k_profile,
+    "x-profile": plot_x_profile,
     "scatter": plot_scatter,
     "heatmap": plot_heatmap,
 }
