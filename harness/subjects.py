@@ -30,6 +30,8 @@ BUILTIN_SUBJECTS_FILE = Path(__file__).parent / "data" / "subjects.toml"
 SUBJECT_KINDS = {
     "trained-saes": "harness.pipeline:TrainedSAESubject",
     "gaussian-null": "fixtures.gaussian_null:GaussianNullSubject",
+    "planted": "fixtures.planted:PlantedSubject",
+    "planted-sae": "fixtures.planted_sae:PlantedSAESubject",
 }
 
 _REQUIRED_FIELDS = {

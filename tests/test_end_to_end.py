@@ -65,6 +65,25 @@ def test_malformed_relation_file_one_line_error(tmp_path):
     assert not (tmp_path / "reports").exists()
 
 
+def test_unknown_budget_one_line_error(tmp_path):
+    result = run_claims("--budget", "huge", cache_dir=tmp_path / "cache", report_dir=tmp_path / "reports")
+    error_lines = [line for line in result.stderr.splitlines() if line.strip()]
+
+    assert result.returncode != 0
+    assert len(error_lines) == 1, result.stderr
+    assert "unknown --budget 'huge'; choose one of: smoke, standard, paper" in error_lines[0]
+
+
+def test_missing_corpus_file_one_line_error(tmp_path):
+    result = run_claims("--corpus", str(tmp_path / "missing.jsonl"), cache_dir=tmp_path / "cache", report_dir=tmp_path / "reports")
+    error_lines = [line for line in result.stderr.splitlines() if line.strip()]
+
+    assert result.returncode != 0
+    assert len(error_lines) == 1, result.stderr
+    assert "missing.jsonl not found" in error_lines[0]
+    assert not (tmp_path / "reports").exists()
+
+
 def test_gaussian_null_fails_every_claim(tmp_path):
     result = run_claims("--model", "gaussian-null", "--budget", "smoke", cache_dir=tmp_path / "cache", report_dir=tmp_path / "reports")
     results = read_results(tmp_path / "reports")
@@ -111,3 +130,12 @@ def test_smollm2_smoke_reaches_every_verdict(tmp_path):
     assert len(results["run"]["sae_quality"]) == len(results["run"]["layers"])
     for row in results["run"]["sae_quality"]:
         assert 0 < row["fraction_variance_explained"] <= 1
+
+
+def test_planted_lobes_survive_the_sae_path(tmp_path):
+    result = run_claims("--model", "planted-sae", "--budget", "smoke", "-k", "lobes", cache_dir=tmp_path / "cache", report_dir=tmp_path / "reports")
+    results = read_results(tmp_path / "reports")
+
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert verdicts(results) == {"brain.lobes-ami": "holds", "brain.lobes-predictable": "holds"}
+    assert results["run"]["sae_quality"][0]["fraction_variance_explained"] > 0.5

@@ -14,13 +14,13 @@ import logging
 import numpy as np
 from scipy import stats
 from sklearn.decomposition import PCA
-from sklearn.metrics import adjusted_mutual_info_score
 from threadpoolctl import threadpool_limits
 
 from harness.activations import ChunkFiring
 from harness.corpora import CODE_AND_MATH_GENRES
 from harness.geometry.cooccurrence import AFFINITY_MEASURES, affinity, count_cooccurrence
 from harness.geometry.lobes import (
+    adjusted_mutual_information,
     ami_against_permutations,
     angular_similarity,
     lobe_winners,
@@ -142,10 +142,10 @@ def _bootstrap_mean_ami(labels: dict, cluster_counts: tuple[int, ...], n_draws: 
     for _ in range(n_draws):
         sample = rng.choice(shared, size=len(shared), replace=True)
         for measure in AFFINITY_MEASURES:
-            scores = [adjusted_mutual_info_score(labels[measure][k][sample], labels["geometry"][k][sample]) for k in cluster_counts]
+            scores = [adjusted_mutual_information(labels[measure][k][sample], labels["geometry"][k][sample]) for k in cluster_counts]
             draws[measure].append(float(np.mean(scores)))
     observed = {
-        measure: float(np.mean([adjusted_mutual_info_score(labels[measure][k][shared], labels["geometry"][k][shared]) for k in cluster_counts]))
+        measure: float(np.mean([adjusted_mutual_information(labels[measure][k][shared], labels["geometry"][k][shared]) for k in cluster_counts]))
         for measure in AFFINITY_MEASURES
     }
     return {"observed": observed, "draws": draws, "n_features": int(len(shared))}

@@ -10,13 +10,18 @@ on a Gaussian sample of the same size and covariance.
 Resampling uses subsamples drawn without replacement: the bootstrap's
 duplicated points have nearest-neighbour distance zero, whose log the
 authors hid by adding 0.01 to every distance, which biases the estimate.
+Duplicates in the data themselves are counted once.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from scipy.spatial.distance import cdist
 from scipy.special import digamma, gammaln
+
+logger = logging.getLogger(__name__)
 
 _DISTANCE_BLOCK_ROWS = 2048
 
@@ -37,18 +42,23 @@ def knn_entropy(points: np.ndarray) -> float:
 
     H = psi(n) - psi(1) + log(V_d) + (d / n) * sum(log r_i), where r_i is the
     distance to the nearest neighbour and V_d the volume of the unit d-ball.
+    A point that coincides with another would have r = 0 and log(0) no
+    value, so duplicate points are counted once: the estimate is that of the
+    cloud's distinct points, and stays finite.
 
     Raises
     ------
     ValueError
-        If two points coincide, because log(0) has no value; draw subsamples
-        without replacement, or remove duplicate points first.
+        If fewer than two distinct points remain.
     """
-    n_points, dimension = points.shape
-    distances = nearest_neighbour_distances(points)
-    if np.any(distances == 0):
-        raise ValueError(f"{int(np.sum(distances == 0))} points have a duplicate; remove duplicate points before estimating entropy")
+    distinct = np.unique(points, axis=0)
+    if len(distinct) < len(points):
+        logger.debug("knn_entropy: %d duplicate points counted once", len(points) - len(distinct))
+    if len(distinct) < 2:
+        raise ValueError(f"knn_entropy needs at least 2 distinct points, got {len(distinct)}")
 
+    n_points, dimension = distinct.shape
+    distances = nearest_neighbour_distances(distinct)
     log_unit_ball_volume = (dimension / 2) * np.log(np.pi) - gammaln(dimension / 2 + 1)
     return float(digamma(n_points) - digamma(1) + log_unit_ball_volume + dimension * np.mean(np.log(distances)))
 

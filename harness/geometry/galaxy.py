@@ -40,12 +40,6 @@ GALAXY_STAGE_VERSION = 1
 GALAXY_BUDGET_FIELDS = ("spectrum_bootstrap_draws", "gaussian_null_draws", "entropy_resamples", "entropy_max_points", "entropy_dimensions")
 
 
-
-
-
-
-
-
 def layer_statistics(directions: np.ndarray, activations: np.ndarray, budget, rng: np.random.Generator) -> dict:
     """Measure one layer's point clouds; every value is JSON-ready.
 

@@ -23,7 +23,9 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.manifold import spectral_embedding
-from sklearn.metrics import adjusted_mutual_info_score, balanced_accuracy_score
+from sklearn.metrics import balanced_accuracy_score
+# The expected mutual information of scikit-learn's own AMI; its public function re-validates its inputs on every call.
+from sklearn.metrics.cluster._expected_mutual_info_fast import expected_mutual_information
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -105,16 +107,47 @@ def shared_features(*labelings: np.ndarray) -> np.ndarray:
     return np.flatnonzero(valid)
 
 
+def _entropy(counts: np.ndarray, n_samples: int) -> float:
+    probabilities = counts[counts > 0] / n_samples
+    return float(-(probabilities * np.log(probabilities)).sum())
 
 
+def adjusted_mutual_information(labels_a: np.ndarray, labels_b: np.ndarray) -> float:
+    """Return the adjusted mutual information of two labelings, as scikit-learn defines it (arithmetic mean).
 
+    The same number as `sklearn.metrics.adjusted_mutual_info_score`, without
+    its input validation, which dominates the run time of the thousands of
+    calls behind each permutation null and bootstrap (about 6 ms a call
+    against 1 ms here for 240 features).
+    """
+    _, codes_a = np.unique(labels_a, return_inverse=True)
+    _, codes_b = np.unique(labels_b, return_inverse=True)
+    n_a, n_b, n_samples = codes_a.max(initial=-1) + 1, codes_b.max(initial=-1) + 1, len(codes_a)
+    if n_a == n_b == 1 or n_a == n_b == 0:
+        return 1.0
+    if n_a == 1 or n_b == 1:
+        return 0.0
 
+    contingency = np.bincount(codes_a * n_b + codes_b, minlength=n_a * n_b).reshape(n_a, n_b)
+    rows, columns = contingency.sum(axis=1), contingency.sum(axis=0)
+    nonzero = contingency > 0
+    joint = contingency[nonzero] / n_samples
+    independent = np.outer(rows, columns)[nonzero] / n_samples**2
+    mutual_information = max(float((joint * np.log(joint / independent)).sum()), 0.0)
+    expected = float(expected_mutual_information(contingency, n_samples))
+
+    tiny = np.finfo(np.float64).eps
+    denominator = (_entropy(rows, n_samples) + _entropy(columns, n_samples)) / 2 - expected
+    numerator = mutual_information - expected
+    denominator = min(denominator, -tiny) if denominator < 0 else max(denominator, tiny)
+    numerator = min(numerator, -tiny) if numerator < 0 else max(numerator, tiny)
+    return float(numerator / denominator)
 
 
 def ami_against_permutations(labels_a: np.ndarray, labels_b: np.ndarray, n_draws: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
     """Return AMI(labels_a, labels_b) and its null: AMI after randomly permuting labels_b."""
-    observed = adjusted_mutual_info_score(labels_a, labels_b)
-    null = np.array([adjusted_mutual_info_score(labels_a, rng.permutation(labels_b)) for _ in range(n_draws)])
+    observed = adjusted_mutual_information(labels_a, labels_b)
+    null = np.array([adjusted_mutual_information(labels_a, rng.permutation(labels_b)) for _ in range(n_draws)])
     return float(observed), null
 
 
