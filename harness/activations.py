@@ -98,8 +98,13 @@ def make_token_windows(corpus: Corpus, tokenizer, bos_token_id: int, context_tok
 
 
 @torch.inference_mode()
-def collect_block_outputs(loaded: LoadedModel, windows: TokenWindows, layers: tuple[int, ...], description: str = "forward passes") -> dict[int, np.ndarray]:
+def collect_block_outputs(
+    loaded: LoadedModel, windows: TokenWindows, layers: tuple[int, ...], description: str = "forward passes", batch_size: int = FORWARD_BATCH_SIZE
+) -> dict[int, np.ndarray]:
     """Run the model over the windows and return each layer's activations at text positions.
+
+    `batch_size` windows run per forward pass; it changes speed and memory,
+    not the values (each window is masked to its own tokens).
 
     Returns
     -------
@@ -114,10 +119,10 @@ def collect_block_outputs(loaded: LoadedModel, windows: TokenWindows, layers: tu
     position_index = torch.arange(windows.token_ids.shape[1])
     filled = 0
 
-    with BlockOutputRecorder(loaded.model, layers) as recorder, tqdm(total=n_tokens, desc=description, unit="tok") as progress:
-        for start in range(0, len(windows.lengths), FORWARD_BATCH_SIZE):
-            token_ids = windows.token_ids[start : start + FORWARD_BATCH_SIZE]
-            lengths = windows.lengths[start : start + FORWARD_BATCH_SIZE]
+    with BlockOutputRecorder(loaded.model, layers, loaded.center_residual) as recorder, tqdm(total=n_tokens, desc=description, unit="tok") as progress:
+        for start in range(0, len(windows.lengths), batch_size):
+            token_ids = windows.token_ids[start : start + batch_size]
+            lengths = windows.lengths[start : start + batch_size]
             attention_mask = (position_index[None, :] < lengths[:, None]).long()
 
             loaded.model(input_ids=token_ids.to(loaded.device), attention_mask=attention_mask.to(loaded.device), use_cache=False)
@@ -197,11 +202,13 @@ def collect_chunk_firing(
     firing_threshold: float,
     max_text_tokens: int,
     max_document_tokens: int = MAX_DOCUMENT_TOKENS,
+    batch_size: int = CHUNK_BATCH_SIZE,
 ) -> ChunkFiring:
     """Run documents (each led by one BOS) through the model and record per-chunk SAE firing at one layer.
 
     The BOS position is dropped before chunking, so a feature that fires only
-    on BOS is never counted; padding positions are dropped too.
+    on BOS is never counted; padding positions are dropped too. `batch_size`
+    documents run per forward pass.
     """
     # Documents of equal length share a batch, so that padding wastes no compute; chunks keep their document index.
     documents = sorted(document_chunks_tokens(corpus, loaded.tokenizer, max_document_tokens, max_text_tokens), key=lambda item: len(item[1]))
@@ -210,9 +217,9 @@ def collect_chunk_firing(
     genres: list[str] = []
     chunk_documents: list[int] = []
 
-    with BlockOutputRecorder(loaded.model, (layer,)) as recorder, tqdm(total=total_tokens, desc=f"forward passes (chunks, layer {layer})", unit="tok") as progress:
-        for start in range(0, len(documents), CHUNK_BATCH_SIZE):
-            batch = documents[start : start + CHUNK_BATCH_SIZE]
+    with BlockOutputRecorder(loaded.model, (layer,), loaded.center_residual) as recorder, tqdm(total=total_tokens, desc=f"forward passes (chunks, layer {layer})", unit="tok") as progress:
+        for start in range(0, len(documents), batch_size):
+            batch = documents[start : start + batch_size]
             longest = max(len(token_ids) for _, token_ids in batch) + 1
             token_ids = torch.full((len(batch), longest), loaded.bos_token_id, dtype=torch.long)
             attention_mask = torch.zeros((len(batch), longest), dtype=torch.long)
@@ -284,7 +291,7 @@ def collect_word_representations(loaded: LoadedModel, words: tuple[str, ...], la
     for row, ids in enumerate(token_ids):
         rows_by_length.setdefault(len(ids), []).append(row)
 
-    with BlockOutputRecorder(loaded.model, layers) as recorder, tqdm(total=len(words), desc="forward passes (words)", unit="word") as progress:
+    with BlockOutputRecorder(loaded.model, layers, loaded.center_residual) as recorder, tqdm(total=len(words), desc="forward passes (words)", unit="word") as progress:
         for rows in rows_by_length.values():
             for start in range(0, len(rows), WORD_BATCH_SIZE):
                 batch = rows[start : start + WORD_BATCH_SIZE]

@@ -15,3 +15,7 @@ class SAEFileError(HarnessError):
 
 class RelationFileError(HarnessError):
     """A relation word-pair file that is missing, malformed or repeats a word."""
+
+
+class HubUnavailableError(HarnessError):
+    """A hub model or SAE that is neither in the Hugging Face cache nor downloadable."""

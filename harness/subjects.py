@@ -32,7 +32,17 @@ SUBJECT_KINDS = {
     "gaussian-null": "fixtures.gaussian_null:GaussianNullSubject",
     "planted": "fixtures.planted:PlantedSubject",
     "planted-sae": "fixtures.planted_sae:PlantedSAESubject",
+    "hub-saes": "harness.hub:HubSAESubject",
 }
+
+# Kinds whose subjects run a model, so that --device matters.
+MODEL_KINDS = ("trained-saes", "hub-saes")
+
+# The scales that read pretrained SAEs, each from its own table [NAME.saes.SCALE]
+# of a "hub-saes" subject (the atom scale reads the residual stream, no SAE).
+SAE_SCALES = ("galaxy", "brain")
+_SAE_TABLE_FIELDS = {"release": str, "sae_id": str, "sae_ids": list, "width": int}
+_HUB_MODEL_FIELDS = {"hub_id": str, "gated": bool, "attention": str, "center_residual": bool}
 
 _REQUIRED_FIELDS = {
     "description": str,
@@ -42,7 +52,7 @@ _REQUIRED_FIELDS = {
     "corpus": str,
     "firing_threshold": (int, float),
 }
-_OPTIONAL_FIELDS = {"model": dict, "atom_layers": list}
+_OPTIONAL_FIELDS = {"model": dict, "atom_layers": list, "saes": dict}
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class SubjectSpec:
     firing_threshold: float
     model: dict = field(default_factory=dict)
     atom_layers: tuple[int, ...] = ()
+    saes: dict = field(default_factory=dict)
     defined_in: str = ""
 
     @property
@@ -103,6 +114,59 @@ class Subject(Protocol):
         """Return one row per analysed layer with the SAE's held-out quality."""
 
 
+def _check_hub_fields(name: str, table: dict, source: str) -> None:
+    """Check the [NAME.model] and [NAME.saes.SCALE] tables of a "hub-saes" subject.
+
+    Each scale names a sae-lens release and either one `sae_id` template
+    with `{layer}` or a list `sae_ids` whose entry i is the SAE that reads
+    the output of block i. Every error is one line naming the field.
+    """
+    where = f"subject {name!r} in {source}"
+    model = table.get("model", {})
+    unknown = sorted(set(model) - set(_HUB_MODEL_FIELDS))
+    if unknown:
+        raise SubjectError(f"{where}: [{name}.model] has unknown field(s) {', '.join(unknown)}; known fields: {', '.join(_HUB_MODEL_FIELDS)}")
+    if not isinstance(model.get("hub_id"), str) or not model["hub_id"].strip():
+        raise SubjectError(f"{where}: [{name}.model] needs hub_id, the model's Hugging Face id such as \"google/gemma-2-2b\"")
+    for key, expected_type in _HUB_MODEL_FIELDS.items():
+        if key in model and not isinstance(model[key], expected_type):
+            raise SubjectError(f"{where}: field 'model.{key}' has the invalid value {model[key]!r}")
+
+    saes = table.get("saes", {})
+    missing = [scale for scale in SAE_SCALES if scale not in saes]
+    if missing:
+        raise SubjectError(f"{where} needs [{name}.saes.{missing[0]}] with the release and SAE ids of its {missing[0]}-scale SAEs")
+    unknown = sorted(set(saes) - set(SAE_SCALES))
+    if unknown:
+        raise SubjectError(f"{where}: [{name}.saes] has unknown scale(s) {', '.join(unknown)}; known scales: {', '.join(SAE_SCALES)}")
+    for scale in SAE_SCALES:
+        _check_sae_table(f"{where}: saes.{scale}", saes[scale], table["n_layers"])
+
+
+def _check_sae_table(where: str, sae_table, n_layers: int) -> None:
+    if not isinstance(sae_table, dict):
+        raise SubjectError(f"{where} is not a table; write it as a table with release and sae_id or sae_ids")
+    unknown = sorted(set(sae_table) - set(_SAE_TABLE_FIELDS))
+    if unknown:
+        raise SubjectError(f"{where} has unknown field(s) {', '.join(unknown)}; known fields: {', '.join(_SAE_TABLE_FIELDS)}")
+    for key, expected_type in _SAE_TABLE_FIELDS.items():
+        value = sae_table.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, expected_type)):
+            raise SubjectError(f"{where}: field {key!r} has the invalid value {value!r}")
+    if not sae_table.get("release"):
+        raise SubjectError(f"{where} is missing the field 'release' (a sae-lens release name)")
+    if ("sae_id" in sae_table) == ("sae_ids" in sae_table):
+        raise SubjectError(f"{where} needs exactly one of 'sae_id' (a template with {{layer}}) and 'sae_ids' (one id per block)")
+    if "sae_id" in sae_table and "{layer}" not in sae_table["sae_id"]:
+        raise SubjectError(f"{where}: field 'sae_id' {sae_table['sae_id']!r} has no {{layer}}; write the block index as {{layer}} or list every id in 'sae_ids'")
+    if "sae_ids" in sae_table:
+        ids = sae_table["sae_ids"]
+        if len(ids) != n_layers or not all(isinstance(sae_id, str) and sae_id for sae_id in ids):
+            raise SubjectError(f"{where}: field 'sae_ids' must list {n_layers} SAE ids, entry i reading the output of block i; it has {len(ids)} entries")
+    if "width" in sae_table and sae_table["width"] < 1:
+        raise SubjectError(f"{where}: field 'width' must be a positive number of SAE features")
+
+
 def _parse_spec(name: str, table: dict, source: str) -> SubjectSpec:
     if not isinstance(table, dict):
         raise SubjectError(f"subject {name!r} in {source} is not a table; write it as [{name}] with its fields below")
@@ -128,6 +192,10 @@ def _parse_spec(name: str, table: dict, source: str) -> SubjectSpec:
     for layer in atom_layers:
         if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < table["n_layers"]:
             raise SubjectError(f"subject {name!r} in {source}: atom_layers entry {layer!r} is not a block index from 0 to {table['n_layers'] - 1}")
+    if table["kind"] == "hub-saes":
+        _check_hub_fields(name, table, source)
+    elif "saes" in table:
+        raise SubjectError(f"subject {name!r} in {source}: field 'saes' is only for kind \"hub-saes\"; remove it or change the kind")
 
     return SubjectSpec(
         name=name,
@@ -139,6 +207,7 @@ def _parse_spec(name: str, table: dict, source: str) -> SubjectSpec:
         firing_threshold=float(table["firing_threshold"]),
         model=dict(table.get("model", {})),
         atom_layers=tuple(sorted(set(atom_layers))),
+        saes={scale: dict(values) for scale, values in table.get("saes", {}).items()},
         defined_in=source,
     )
 
