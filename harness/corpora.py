@@ -602,13 +602,8 @@ def open_corpus(name_or_path: str, seed: int, max_documents: int | None = None) 
         return build_local_mix(seed)
     if name_or_path == PILE_NAME:
         return stream_pile(DEFAULT_PILE_DOCUMENTS if max_documents is None else max_documents)
-    path = Path(name_or_path)
-    if path.suffix == ".jsonl" or path.is_file():
-        return read_jsonl_corpus(path, max_documents)
-    raise CorpusError(
-        f"unknown corpus {name_or_path!r}; use --corpus local-mix, --corpus pile "
-        "or --corpus FILE.jsonl with the path of a JSONL file"
-    )
+    check_corpus_option(name_or_path)
+    return read_jsonl_corpus(Path(name_or_path), max_documents)
 
 
 def check_corpus_option(name_or_path: str) -> None:

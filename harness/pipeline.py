@@ -39,6 +39,18 @@ WORD_REPRESENTATIONS_STAGE_VERSION = 1
 CORPUS_SPLITS = {"sae-train": 0.8, "analysis": 0.2}
 
 
+def sae_training_config(d_model: int, settings: RunSettings, layer: int) -> SAETrainingConfig:
+    """Return the budget's TopK SAE settings for one layer, seeded by the run's seed and the layer."""
+    budget = settings.budget
+    return SAETrainingConfig(
+        d_model=d_model,
+        d_sae=budget.sae_width_multiple * d_model,
+        k=budget.sae_k,
+        training_samples=budget.sae_training_samples,
+        seed=settings.seed * 1000 + layer,
+    )
+
+
 class TrainedSAESubject:
     """A causal LM from a GGUF package whose SAEs the harness trains and caches."""
 
@@ -131,22 +143,15 @@ class TrainedSAESubject:
         return MAX_DOCUMENT_TOKENS
 
     def _firing_sae_inputs(self, layer: int) -> dict:
-        """The cache identity of the SAE whose firing the brain scale counts."""
+        """Return the cache identity of the SAE whose firing the brain scale counts."""
         return self._sae_inputs(layer)
 
     def _firing_sae(self, layer: int):
-        """The SAE whose firing the brain scale counts."""
+        """Return the SAE whose firing the brain scale counts."""
         return self._sae(layer)[0]
 
     def _sae_config(self, layer: int) -> SAETrainingConfig:
-        budget = self.settings.budget
-        return SAETrainingConfig(
-            d_model=self.spec.d_model,
-            d_sae=budget.sae_width_multiple * self.spec.d_model,
-            k=budget.sae_k,
-            training_samples=budget.sae_training_samples,
-            seed=self.settings.seed * 1000 + layer,
-        )
+        return sae_training_config(self.spec.d_model, self.settings, layer)
 
     def _sae_inputs(self, layer: int) -> dict:
         return {
