@@ -4,12 +4,13 @@ A "hub-saes" subject (gemma-2-2b, gpt2-small, pythia-70m-deduped) trains
 nothing. Its model comes from the Hugging Face hub through transformers and
 its SAEs through sae-lens's `SAE.from_pretrained` (no hand-written SAE
 class). Both read the hub cache, so after one run with the hub reachable no
-network is needed (`HF_HUB_OFFLINE=1` works on a filled cache). Which SAE reads which block output is data in the subject
-definition, and is checked against the hook name each SAE declares.
+network is needed (`HF_HUB_OFFLINE=1` works on a filled cache). Which SAE
+reads which block output is data in the subject definition, and is checked
+against the hook name each SAE declares.
 
 The galaxy scale reads the SAEs of `[NAME.saes.galaxy]` (Gemma Scope 65k for
-gemma-2-2b), the brain scale those of `[NAME.saes.brain]` (Gemma Scope 16k
-canonical); the atom scale reads the residual stream and needs no SAE.
+gemma-2-2b), and the brain scale those of `[NAME.saes.brain]` (Gemma Scope 16k
+canonical). The atom scale reads the residual stream and needs no SAE.
 Forward passes run in bfloat16 on CUDA, with batch sizes fitted to the free
 GPU memory, and in float32 on CPU; SAEs and every statistic run in float32
 or float64.

@@ -66,7 +66,7 @@ def read_relation_file(path: Path) -> tuple[list[WordPair], str]:
     ------
     RelationFileError
         If a line is not two non-empty tab-separated fields, a word repeats,
-        the file states no source, or it holds no pairs; the message names
+        the file states no source, or it contains no pairs; the message names
         the file and the 1-based line.
     """
     relation = path.name.removesuffix(RELATION_FILE_SUFFIX)

@@ -1,6 +1,6 @@
 """Statistics shared by every scale: intervals, nulls, p-values and multiple comparisons.
 
-Each claim compares a measured value with a null; the functions here turn
+Each claim compares a measured value with a null. The functions here turn
 resampled or permuted draws into the intervals, z-scores and p-values the
 verdicts use, at the coverage `harness.verdicts.CONFIDENCE`.
 """

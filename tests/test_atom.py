@@ -77,7 +77,7 @@ def test_builtin_relations_are_the_papers_twelve():
         assert "general knowledge" in relations.sources[relation]
 
 
-def test_relation_file_with_a_missing_tab_names_file_and_line(tmp_path):
+def test_missing_tab_names_file_line(tmp_path):
     path = write_relation(tmp_path, "colour-fruit", "# source: general knowledge\nred\tcherry\nyellow banana\n")
 
     with pytest.raises(RelationFileError, match=r"colour-fruit\.tsv, line 3: expected 'subject<TAB>object'"):
@@ -112,7 +112,7 @@ def test_empty_relations_folder_is_rejected(tmp_path):
         load_relations(tmp_path)
 
 
-def test_relation_with_too_few_pairs_is_dropped_with_a_log_line(caplog):
+def test_small_relation_dropped_logged(caplog):
     relations = RelationSet(
         pairs=tuple(synthetic_relations(3, 12).pairs) + (WordPair("tiny", "a", "b", 1),),
         sources={},
@@ -121,7 +121,8 @@ def test_relation_with_too_few_pairs_is_dropped_with_a_log_line(caplog):
 
     kept = usable_relations(relations)
 
-    assert "tiny" not in kept and len(kept) == 3
+    assert "tiny" not in kept
+    assert len(kept) == 3
     assert "relation tiny has 1 pairs" in caplog.text
 
 
@@ -156,7 +157,7 @@ def test_no_held_out_label_reaches_the_lda_fit(monkeypatch):
         assert not any(np.any(np.all(vectors == row, axis=1)) for row in held_out)
 
 
-def test_held_out_labels_change_only_the_scores_not_the_projection():
+def test_held_out_labels_change_scores_only():
     relations = synthetic_relations()
     differences = pair_differences(relations, synthetic_words(relations, 2.0, 0.0), 0, relations.relations)
     train, test = stratified_split(differences.labels, split_seed=3)

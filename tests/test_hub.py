@@ -1,6 +1,6 @@
 """Hub subjects (gemma-2-2b, gpt2-small, pythia-70m-deduped), proved offline.
 
-A module-scoped hub cache holds tiny files under the real repo ids and SAE
+A module-scoped hub cache contains tiny files under the real repo ids and SAE
 paths (fixtures/hub_cache.py); the subjects run from the built-in
 definitions with only their sizes shrunk, with `HF_HUB_OFFLINE=1`.
 """
@@ -47,7 +47,7 @@ def _sae_directory():
 
 @pytest.fixture(scope="module")
 def hub_home(tmp_path_factory) -> Path:
-    """An HF_HOME whose hub cache holds the tiny files of all three hub subjects."""
+    """An HF_HOME whose hub cache contains the tiny files of all three hub subjects."""
     home = tmp_path_factory.mktemp("hf-home")
     build_hub_cache(home)
     tiny_subjects_toml(home / "tiny-subjects.toml")

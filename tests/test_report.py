@@ -624,7 +624,7 @@ def test_x_profile_draws_integer_ticks_and_null_band(recwarn):
     assert [str(warning.message) for warning in recwarn] == []
 
 
-def test_scatter_with_fit_line_lists_it_in_the_legend():
+def test_scatter_fit_line_in_legend():
     spec = {**_scatter_spec(20, n_groups=1), "line": {"x": [-2.0, 2.0], "y": [-1.0, 1.0], "label": "least-squares fit"}}
 
     fragment = render_figure(spec, id_prefix="line-")

@@ -1,12 +1,12 @@
 """Atom scale: crystals of word-pair differences, sharpened by LDA and tested on held-out pairs.
 
 A pair's difference vector is representation(subject) - representation(object),
-labelled by its relation. `atom_statistics` measures, at each word layer,
-how well differences cluster by relation (against label permutations), how
-much an LDA fitted on training pairs sharpens the held-out pairs (against
-LDA fitted on permuted labels), how strongly the top principal direction
-tracks word length, and how well same-relation quadruples close into
-parallelograms. The four `measure_*` functions turn the cached document into
+labelled by its relation. At each word layer `atom_statistics` measures four
+things, each against its null: how well differences cluster by relation
+(label permutations); how much an LDA fitted on training pairs sharpens the
+held-out pairs (LDA fitted on permuted labels); how strongly the top principal
+direction tracks word length (permuted lengths); and how well same-relation
+quadruples close into parallelograms (cross-relation quadruples). The four `measure_*` functions turn the cached document into
 one `Measurement` each.
 """
 
@@ -140,7 +140,7 @@ def silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
 
     A point's silhouette is (b - a) / max(a, b), with a its mean distance to
     the rest of its cluster and b the smallest mean distance to another
-    cluster; a point alone in its cluster scores 0. The same number as
+    cluster. A point alone in its cluster scores 0. The same number as
     `sklearn.metrics.silhouette_score(..., metric="precomputed")`, without the
     input validation that dominates thousands of calls on a hundred points.
     """

@@ -117,8 +117,8 @@ def adjusted_mutual_information(labels_a: np.ndarray, labels_b: np.ndarray) -> f
 
     The same number as `sklearn.metrics.adjusted_mutual_info_score`, without
     its input validation, which dominates the run time of the thousands of
-    calls behind each permutation null and bootstrap (about 6 ms a call
-    against 1 ms here for 240 features).
+    calls behind each permutation null and bootstrap. Measured on 240 labels
+    in 3 clusters: about 3.2 ms a call for scikit-learn, 0.6 ms here.
     """
     _, codes_a = np.unique(labels_a, return_inverse=True)
     _, codes_b = np.unique(labels_b, return_inverse=True)
